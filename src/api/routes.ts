@@ -1,0 +1,53 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { AgentError } from '../errors.js';
+import { CreateRequestSchema, type Supervisor } from '../supervisor/index.js';
+import { readJsonObject } from './body.js';
+import { baseUrls, indexDoc, statusDoc } from './links.js';
+import { parseWith } from './validation.js';
+
+function base(ctx: Context) {
+  return baseUrls(ctx.protocol, ctx.host);
+}
+
+function find(supervisor: Supervisor, slug: string) {
+  const proc = supervisor.get(slug);
+  if (!proc) throw new AgentError('not_found', `no process ${slug}`, 404);
+  return proc;
+}
+
+/** Thin handlers: parse, call the supervisor, render links (DESIGN §1). */
+export function routes(supervisor: Supervisor, options: { bodyLimit: number }): Router {
+  const router = new Router();
+
+  router.get('/', (ctx) => {
+    ctx.body = indexDoc(base(ctx));
+  });
+
+  router.get('/list-processes', (ctx) => {
+    const urls = base(ctx);
+    ctx.body = { processes: supervisor.list().map((proc) => statusDoc(proc.snapshot(), urls)) };
+  });
+
+  router.post('/create-process', async (ctx) => {
+    const body = await readJsonObject(ctx, { limit: options.bodyLimit });
+    const request = parseWith(CreateRequestSchema, body);
+    const proc = await supervisor.create(request);
+    const doc = statusDoc(proc.snapshot(), base(ctx));
+    ctx.status = 201;
+    ctx.set('Location', doc.details);
+    ctx.body = doc;
+  });
+
+  router.get('/process-status/:slug', (ctx) => {
+    ctx.body = statusDoc(find(supervisor, ctx.params.slug!).snapshot(), base(ctx));
+  });
+
+  router.post('/delete-process/:slug', async (ctx) => {
+    await readJsonObject(ctx, { limit: options.bodyLimit, emptyOk: true });
+    await supervisor.delete(ctx.params.slug!);
+    ctx.body = {};
+  });
+
+  return router;
+}

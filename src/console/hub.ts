@@ -1,0 +1,124 @@
+import type { WebSocket } from 'ws';
+import { Attacher } from './attacher.js';
+import { frameFor } from './frames.js';
+import { LineFramer } from './line-framer.js';
+import { Scrollback } from './scrollback.js';
+import type { ConsoleFormat, ConsoleLine, StreamName } from './types.js';
+
+export const DEFAULT_TAIL = 100;
+
+export interface AttachOptions {
+  tail?: number;
+  format?: ConsoleFormat;
+}
+
+/**
+ * The console of one process: frames the child's bytes into lines, keeps the scrollback ring and fans every
+ * line out to all attachers. Sends are batched per event-loop turn so a burst costs few syscalls.
+ */
+export class ConsoleHub {
+  private readonly scrollback: Scrollback;
+  private readonly framers: Record<'stdout' | 'stderr', LineFramer>;
+  private readonly attachers = new Set<Attacher>();
+  private pending: ConsoleLine[] = [];
+  private flushScheduled = false;
+  private seq = 0;
+  private closed = false;
+  /** Where attacher input goes (the current child's stdin); set by the supervisor. */
+  onInput: ((data: Uint8Array) => void) | undefined;
+  /** Total lines framed, for metrics and tests. */
+  linesTotal = 0;
+
+  constructor(scrollbackLines = 1500) {
+    this.scrollback = new Scrollback(scrollbackLines);
+    this.framers = {
+      stdout: new LineFramer((line) => this.add('stdout', line)),
+      stderr: new LineFramer((line) => this.add('stderr', line)),
+    };
+  }
+
+  write(stream: 'stdout' | 'stderr', chunk: Uint8Array): void {
+    this.framers[stream].push(chunk);
+  }
+
+  /** The child ended: deliver partial last lines. */
+  endOfOutput(): void {
+    this.framers.stdout.flush();
+    this.framers.stderr.flush();
+  }
+
+  event(text: string): void {
+    this.add('agent', text);
+  }
+
+  attach(ws: WebSocket, options: AttachOptions = {}): Attacher {
+    const format = options.format ?? 'text';
+    const tail = options.tail ?? DEFAULT_TAIL;
+    const attacher = new Attacher(ws, format, 0);
+    const history = this.scrollback.tail(tail).filter((line) => frameFor(line, format) !== undefined);
+    attacher.sendBatch(history);
+    attacher.sentUpTo = this.seq;
+    if (this.closed) {
+      ws.close(1000, 'process deleted');
+      return attacher;
+    }
+    this.attachers.add(attacher);
+    ws.on('message', (data, isBinary) => this.input(data as Buffer | Buffer[] | ArrayBuffer, isBinary));
+    ws.once('close', () => this.detach(attacher));
+    return attacher;
+  }
+
+  get attacherCount(): number {
+    return this.attachers.size;
+  }
+
+  tail(n: number): ConsoleLine[] {
+    return this.scrollback.tail(n);
+  }
+
+  /** Closes every console with 1000 after the last line has been queued (DESIGN §5). */
+  close(): void {
+    if (this.closed) return;
+    this.endOfOutput();
+    this.flush();
+    this.closed = true;
+    for (const attacher of this.attachers) {
+      attacher.stop();
+      attacher.ws.close(1000, 'process deleted');
+    }
+    this.attachers.clear();
+  }
+
+  private detach(attacher: Attacher): void {
+    attacher.stop();
+    this.attachers.delete(attacher);
+  }
+
+  private input(data: Buffer | Buffer[] | ArrayBuffer, isBinary: boolean): void {
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    this.onInput?.(isBinary ? bytes : Buffer.concat([bytes, NEWLINE]));
+  }
+
+  private add(stream: StreamName, line: string): void {
+    this.seq += 1;
+    this.linesTotal += 1;
+    const entry: ConsoleLine = { seq: this.seq, ts: Date.now(), stream, line };
+    this.scrollback.push(entry);
+    if (this.attachers.size === 0) return;
+    this.pending.push(entry);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    for (const attacher of this.attachers) attacher.sendBatch(batch);
+  }
+}
+
+const NEWLINE = Buffer.from('\n');

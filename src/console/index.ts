@@ -1,0 +1,4 @@
+export { ConsoleHub, DEFAULT_TAIL, type AttachOptions } from './hub.js';
+export { LineFramer, MAX_LINE_BYTES } from './line-framer.js';
+export { Scrollback } from './scrollback.js';
+export type { ConsoleFormat, ConsoleLine, StreamName } from './types.js';

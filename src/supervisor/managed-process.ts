@@ -1,0 +1,245 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { ConsoleHub } from '../console/index.js';
+import { AgentError, messageOf } from '../errors.js';
+import type { Child, ChildSpec, ExitStatus, Executor } from '../executors/types.js';
+import { loadApp, mergeEnv } from '../procfile/index.js';
+import type { Progress, SourceCache } from '../source/index.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import type { CreateRequest, RestartPolicy } from './create-request.js';
+import { FAILURE_STATES, failureStateFor, type ProcessState } from './states.js';
+
+export interface ProcessContext {
+  executor: Executor;
+  sources: SourceCache;
+  logger: Logger;
+  stopTimeoutMs: number;
+  inheritedEnv: Record<string, string>;
+  backoff?: BackoffOptions;
+}
+
+/** Everything the status document shows about a process, links aside (DESIGN §1). */
+export interface ProcessSnapshot {
+  app: string;
+  node: string;
+  slug: string;
+  state: ProcessState;
+  process_type: string;
+  source_url: string;
+  executor: string;
+  restart: RestartPolicy;
+  pid: string | null;
+  port: number | null;
+  restarts: number;
+  exit_code: number | null;
+  exit_signal: string | null;
+  started_at: string | null;
+  created_at: string;
+  error: string | null;
+  error_code: string | null;
+  progress: Progress | null;
+}
+
+function describeExit(status: ExitStatus): string {
+  return status.signal ? `exited on signal ${status.signal}` : `exited with code ${status.code}`;
+}
+
+/** One declared process: fetches its source, then starts, watches and restarts its child until deleted. */
+export class ManagedProcess {
+  readonly slug: string;
+  readonly console = new ConsoleHub();
+  readonly createdAt = new Date();
+  private state: ProcessState = 'pending';
+  private child: Child | undefined;
+  private startedAt: Date | null = null;
+  private restarts = 0;
+  private lastExit: ExitStatus = { code: null, signal: null };
+  private error: AgentError | null = null;
+  private progress: Progress | null = null;
+  private readonly abort = new AbortController();
+  private readonly backoff: Backoff;
+  private readonly log: Logger;
+  private running: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly request: CreateRequest,
+    readonly port: number | null,
+    private readonly ctx: ProcessContext,
+  ) {
+    this.slug = `${request.app}.${request.node}`;
+    this.backoff = new Backoff(ctx.backoff);
+    this.log = ctx.logger.child({ slug: this.slug });
+    this.console.onInput = (data) => this.child?.write(data);
+  }
+
+  get restartPolicy(): RestartPolicy {
+    return this.request.restart ?? 'always';
+  }
+
+  start(): void {
+    this.running = this.run();
+  }
+
+  snapshot(): ProcessSnapshot {
+    const { request } = this;
+    return {
+      app: request.app,
+      node: request.node,
+      slug: this.slug,
+      state: this.state,
+      process_type: request.process_type,
+      source_url: request.source_url,
+      executor: this.ctx.executor.name,
+      restart: this.restartPolicy,
+      pid: this.child?.id ?? null,
+      port: this.port,
+      restarts: this.restarts,
+      exit_code: this.lastExit.code,
+      exit_signal: this.lastExit.signal,
+      started_at: this.startedAt?.toISOString() ?? null,
+      created_at: this.createdAt.toISOString(),
+      error: this.error?.message ?? null,
+      error_code: this.error?.code ?? null,
+      progress: this.progress,
+    };
+  }
+
+  /** Stops the child gracefully (idempotent) and resolves once everything it ran has ended. */
+  stop(graceMs = this.ctx.stopTimeoutMs): Promise<void> {
+    this.stopping ??= this.stopNow(graceMs);
+    return this.stopping;
+  }
+
+  private async stopNow(graceMs: number): Promise<void> {
+    if (this.state !== 'exited' && !FAILURE_STATES.includes(this.state)) this.setState('stopping');
+    this.abort.abort();
+    await this.child?.stop(graceMs);
+    await this.running;
+    this.console.close();
+  }
+
+  private async run(): Promise<void> {
+    let spec: ChildSpec;
+    try {
+      spec = await this.prepare();
+    } catch (err) {
+      if (!this.abort.signal.aborted) this.fail(err);
+      return;
+    }
+    await this.supervise(spec);
+  }
+
+  private async prepare(): Promise<ChildSpec> {
+    const { request, ctx } = this;
+    this.setState('downloading');
+    const fetched = await ctx.sources.fetch(request.source_url, {
+      signal: this.abort.signal,
+      onProgress: (progress) => {
+        this.progress = progress;
+      },
+      onPhase: (phase) => this.setState(phase),
+    });
+    const app = await loadApp(fetched.tree);
+    const entry = app.procfile.get(request.process_type);
+    if (!entry) {
+      const known = [...app.procfile.keys()].join(', ') || 'none';
+      throw new AgentError(
+        'unknown_process_type',
+        `the Procfile has no process type '${request.process_type}' (it has: ${known})`,
+        422,
+      );
+    }
+    await ctx.executor.prepare?.({ slug: this.slug, tree: app.appDir, sha256: fetched.sha256 });
+    const port = this.port === null ? undefined : { PORT: String(this.port) };
+    return {
+      slug: this.slug,
+      app: request.app,
+      processType: request.process_type,
+      command: entry.command,
+      env: mergeEnv(ctx.inheritedEnv, app.dotenv, entry.env, request.env, port),
+      cwd: app.appDir,
+      port: this.port,
+      sourceUrl: request.source_url,
+      image: request.image,
+      resources: request.resources,
+      region: request.region,
+    };
+  }
+
+  private async supervise(spec: ChildSpec): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      const uptime = await this.runOnce(spec);
+      if (this.abort.signal.aborted) return;
+      if (!this.shouldRestart()) {
+        this.setState('exited');
+        return;
+      }
+      const delay = this.backoff.next(uptime);
+      this.setState('backoff');
+      this.console.event(`restarting in ${delay} ms`);
+      try {
+        await sleep(delay, undefined, { signal: this.abort.signal });
+      } catch {
+        return;
+      }
+      this.restarts += 1;
+    }
+  }
+
+  /** Starts the child and waits for it (and its output) to end; returns how long it was up. */
+  private async runOnce(spec: ChildSpec): Promise<number> {
+    this.setState('starting');
+    const began = Date.now();
+    try {
+      this.child = await this.ctx.executor.start(spec);
+    } catch (err) {
+      this.error = err instanceof AgentError ? err : new AgentError('start_failed', messageOf(err));
+      this.log.error({ err: this.error.message, code: this.error.code }, 'child could not start');
+      this.console.event(`could not start: ${this.error.message}`);
+      return 0;
+    }
+    const child = this.child;
+    this.error = null;
+    this.startedAt = new Date();
+    this.lastExit = { code: null, signal: null };
+    if (!this.abort.signal.aborted) this.setState('running');
+    this.console.event(`started ${this.ctx.executor.name === 'local' ? 'pid' : 'id'} ${child.id}`);
+    this.log.info({ id: child.id }, 'child started');
+    const [, status] = await Promise.all([this.pump(child), child.exited]);
+    this.console.endOfOutput();
+    this.lastExit = status;
+    this.child = undefined;
+    this.console.event(describeExit(status));
+    this.log.info({ code: status.code, signal: status.signal }, 'child ended');
+    return Date.now() - began;
+  }
+
+  private async pump(child: Child): Promise<void> {
+    for await (const chunk of child.output) this.console.write(chunk.stream, chunk.data);
+  }
+
+  private shouldRestart(): boolean {
+    switch (this.restartPolicy) {
+      case 'always':
+        return true;
+      case 'never':
+        return false;
+      case 'on-failure':
+        return this.lastExit.code !== 0;
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.error = err instanceof AgentError ? err : new AgentError('internal_error', messageOf(err));
+    this.setState(failureStateFor(this.error.code));
+    this.console.event(`${this.state}: ${this.error.message}`);
+    this.log.warn({ code: this.error.code, err: this.error.message }, this.state);
+  }
+
+  private setState(state: ProcessState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.log.debug({ state }, 'state');
+  }
+}
