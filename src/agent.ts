@@ -2,6 +2,7 @@ import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
+import { ATTACHER_BUFFER_LIMIT } from './console/index.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import { LocalExecutor } from './executors/local/index.js';
 import type { Executor } from './executors/types.js';
@@ -19,6 +20,7 @@ export interface AgentConfig {
   inheritEnv: string[];
   trustProxy: boolean;
   logLevel: string;
+  consoleBufferBytes: number;
 }
 
 export const DEFAULT_CONFIG: AgentConfig = {
@@ -31,6 +33,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   inheritEnv: DEFAULT_INHERIT_ENV,
   trustProxy: false,
   logLevel: 'info',
+  consoleBufferBytes: ATTACHER_BUFFER_LIMIT,
 };
 
 export interface Agent {
@@ -65,6 +68,7 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
     logger,
     stopTimeoutMs: config.stopTimeoutMs,
     inheritedEnv: filterInheritedEnv(process.env, config.inheritEnv),
+    consoleBufferBytes: config.consoleBufferBytes,
   });
   const api: ApiServer = createApiServer(supervisor, { logger, trustProxy: config.trustProxy });
   await new Promise<void>((resolve, reject) => {

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startAgentProcess, stopAllAgents, type AgentProcess } from './helpers/agent.js';
@@ -32,8 +33,15 @@ describe('index', () => {
     expect(body.create).toBe(`${agent.url}/create-process`);
     expect(body.list).toBe(`${agent.url}/list-processes`);
 
-    const viaOtherHost = await fetch(`${agent.url}/`, { headers: { Host: 'agent.example:9999' } });
-    expect((await viaOtherHost.json()).create).toBe('http://agent.example:9999/create-process');
+    // fetch may not set Host; a raw request can, as any proxy or client on another name would.
+    const viaOtherHost = await new Promise<string>((resolve, reject) => {
+      http.get(`${agent.url}/`, { headers: { Host: 'agent.example:9999' } }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    expect(JSON.parse(viaOtherHost).create).toBe('http://agent.example:9999/create-process');
   });
 
   it('echoes X-Request-Id and generates one when absent', async () => {

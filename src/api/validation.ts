@@ -18,7 +18,7 @@ function codeOf(issue: z.core.$ZodIssue): string {
 }
 
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { reportInput: true });
   if (!result.success) throw validationError(result.error);
   return result.data;
 }

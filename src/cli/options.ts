@@ -29,6 +29,16 @@ export function parsePortRange(value: string): PortRange {
   return { first, last };
 }
 
+const SIZE = /^(\d+)(B|KiB|MiB|GiB)?$/;
+const UNIT_BYTES: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** `2MiB`, `512KiB`, or a bare number of bytes. */
+export function parseSize(value: string): number {
+  const match = SIZE.exec(value.trim());
+  if (!match) throw new InvalidArgumentError(`'${value}' is not a size (e.g. 2MiB, 512KiB, 1048576)`);
+  return Number(match[1]) * UNIT_BYTES[match[2] ?? 'B']!;
+}
+
 export function parseList(value: string): string[] {
   return value
     .split(',')

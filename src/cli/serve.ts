@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_CONFIG, startAgent, type AgentConfig } from '../agent.js';
-import { parseDuration, parseList, parsePort, parsePortRange } from './options.js';
+import { parseDuration, parseList, parsePort, parsePortRange, parseSize } from './options.js';
 
 interface ServeFlags {
   host: string;
@@ -12,6 +12,7 @@ interface ServeFlags {
   inheritEnv: string[];
   trustProxy: boolean;
   logLevel: string;
+  consoleBuffer: number;
 }
 
 export function registerServe(program: Command): void {
@@ -26,6 +27,7 @@ export function registerServe(program: Command): void {
     .option('--executor <name>', 'default executor for new processes', DEFAULT_CONFIG.executor)
     .option('--inherit-env <names>', 'comma-separated agent variables children inherit (globs like LC_*)', parseList, DEFAULT_CONFIG.inheritEnv)
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto / X-Forwarded-Host', false)
+    .option('--console-buffer <size>', 'bytes queued per console before its lines are dropped', parseSize, DEFAULT_CONFIG.consoleBufferBytes)
     .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug, trace', DEFAULT_CONFIG.logLevel)
     .action(async (flags: ServeFlags) => {
       await serve({
@@ -38,6 +40,7 @@ export function registerServe(program: Command): void {
         inheritEnv: flags.inheritEnv,
         trustProxy: flags.trustProxy,
         logLevel: flags.logLevel,
+        consoleBufferBytes: flags.consoleBuffer,
       });
     });
 }

@@ -2,8 +2,12 @@ import type { WebSocket } from 'ws';
 import { dropNotice, frameFor } from './frames.js';
 import type { ConsoleFormat, ConsoleLine } from './types.js';
 
-/** Beyond this many bytes queued in the socket, lines are dropped for this attacher only (DESIGN §5). */
-export const ATTACHER_BUFFER_LIMIT = 1024 * 1024;
+/**
+ * Beyond this many bytes queued in the socket, lines are dropped for this attacher only (DESIGN §5 says ~1 MiB).
+ * 2 MiB because with 1 MiB a healthy local attacher lost lines of a 100k-line burst: a fresh loopback connection's
+ * kernel buffers start small, so a burst queues in the agent before the client has had a turn to read.
+ */
+export const ATTACHER_BUFFER_LIMIT = 2 * 1024 * 1024;
 const DRAIN_POLL_MS = 25;
 
 /** One WebSocket console: decides per line whether to send or drop, and tells the client what it missed. */

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { Attacher } from './attacher.js';
+import { ATTACHER_BUFFER_LIMIT, Attacher } from './attacher.js';
 import { frameFor } from './frames.js';
 import { LineFramer } from './line-framer.js';
 import { Scrollback } from './scrollback.js';
@@ -18,6 +18,7 @@ export interface AttachOptions {
  */
 export class ConsoleHub {
   private readonly scrollback: Scrollback;
+  private readonly attacherBufferBytes: number;
   private readonly framers: Record<'stdout' | 'stderr', LineFramer>;
   private readonly attachers = new Set<Attacher>();
   private pending: ConsoleLine[] = [];
@@ -29,8 +30,9 @@ export class ConsoleHub {
   /** Total lines framed, for metrics and tests. */
   linesTotal = 0;
 
-  constructor(scrollbackLines = 1500) {
-    this.scrollback = new Scrollback(scrollbackLines);
+  constructor(options: { scrollbackLines?: number; attacherBufferBytes?: number } = {}) {
+    this.scrollback = new Scrollback(options.scrollbackLines ?? 1500);
+    this.attacherBufferBytes = options.attacherBufferBytes ?? ATTACHER_BUFFER_LIMIT;
     this.framers = {
       stdout: new LineFramer((line) => this.add('stdout', line)),
       stderr: new LineFramer((line) => this.add('stderr', line)),
@@ -54,7 +56,7 @@ export class ConsoleHub {
   attach(ws: WebSocket, options: AttachOptions = {}): Attacher {
     const format = options.format ?? 'text';
     const tail = options.tail ?? DEFAULT_TAIL;
-    const attacher = new Attacher(ws, format, 0);
+    const attacher = new Attacher(ws, format, 0, this.attacherBufferBytes);
     const history = this.scrollback.tail(tail).filter((line) => frameFor(line, format) !== undefined);
     attacher.sendBatch(history);
     attacher.sentUpTo = this.seq;

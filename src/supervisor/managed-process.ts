@@ -15,6 +15,7 @@ export interface ProcessContext {
   logger: Logger;
   stopTimeoutMs: number;
   inheritedEnv: Record<string, string>;
+  consoleBufferBytes?: number;
   backoff?: BackoffOptions;
 }
 
@@ -47,7 +48,7 @@ function describeExit(status: ExitStatus): string {
 /** One declared process: fetches its source, then starts, watches and restarts its child until deleted. */
 export class ManagedProcess {
   readonly slug: string;
-  readonly console = new ConsoleHub();
+  readonly console: ConsoleHub;
   readonly createdAt = new Date();
   private state: ProcessState = 'pending';
   private child: Child | undefined;
@@ -68,6 +69,7 @@ export class ManagedProcess {
     private readonly ctx: ProcessContext,
   ) {
     this.slug = `${request.app}.${request.node}`;
+    this.console = new ConsoleHub({ attacherBufferBytes: ctx.consoleBufferBytes });
     this.backoff = new Backoff(ctx.backoff);
     this.log = ctx.logger.child({ slug: this.slug });
     this.console.onInput = (data) => this.child?.write(data);
@@ -78,7 +80,8 @@ export class ManagedProcess {
   }
 
   start(): void {
-    this.running = this.run();
+    // Deferred one turn: the create answer shows `pending` (DESIGN §1), never a state the run reached already.
+    this.running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.run());
   }
 
   snapshot(): ProcessSnapshot {
@@ -202,7 +205,6 @@ export class ManagedProcess {
     const child = this.child;
     this.error = null;
     this.startedAt = new Date();
-    this.lastExit = { code: null, signal: null };
     if (!this.abort.signal.aborted) this.setState('running');
     this.console.event(`started ${this.ctx.executor.name === 'local' ? 'pid' : 'id'} ${child.id}`);
     this.log.info({ id: child.id }, 'child started');

@@ -15,6 +15,7 @@ export interface SupervisorOptions {
   logger: Logger;
   stopTimeoutMs: number;
   inheritedEnv: Record<string, string>;
+  consoleBufferBytes?: number;
   backoff?: BackoffOptions;
 }
 

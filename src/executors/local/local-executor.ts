@@ -6,11 +6,23 @@ import { detectKillGuarantee, wrapperFor, type KillGuarantee } from './kill-guar
 import { LocalChild } from './local-child.js';
 
 /**
- * PID 1 of the child's namespace. The kernel drops signals sent to a namespace init that has no handler, so
- * a shell with traps sits there and runs the Procfile command as an ordinary process that receives SIGTERM
- * normally. Its own stderr goes to /dev/null so it never prints "Terminated" into the console.
+ * PID 1 of the child's namespace runs the Procfile command itself (`eval`, so it is still parsed by /bin/sh).
+ * - The kernel drops signals sent to a namespace init that has no handler, so the init traps TERM/INT/HUP and
+ *   exits with the status of the command that was running: a command without a handler dies of SIGTERM at once,
+ *   one with a handler gets to finish it, and nothing else in the namespace outlives the init.
+ * - No intermediate `sh -c` process: dash does not exec the last command, and an intermediate shell would die of
+ *   SIGTERM at once and take the namespace (and the app's SIGTERM handler) down with it.
+ * - `$0` is `sh` and there are no positional parameters, as with `sh -c '<command>'`.
  */
-const NAMESPACE_INIT = 'exec 3>&2 2>/dev/null; trap : TERM INT HUP QUIT USR1 USR2; /bin/sh -c "$1" 2>&3 3>&-; exit $?';
+const NAMESPACE_INIT = "__procfile_command=$1; shift; trap 'exit $?' TERM INT HUP; eval \"unset __procfile_command; $__procfile_command\"; exit $?";
+
+/**
+ * A leading `exec` would make the command the namespace init, which the kernel shields from SIGTERM unless it
+ * installs a handler; the init already waits for it, so the word is dropped. (`exec 2>&1 …` redirections stay.)
+ */
+export function withoutLeadingExec(command: string): string {
+  return command.replace(/^\s*exec\s+(?=[A-Za-z_./])/, '');
+}
 
 export interface LocalExecutorOptions {
   killGuarantee?: KillGuarantee;
@@ -57,7 +69,7 @@ export class LocalExecutor implements Executor {
     const wrapper = wrapperFor(this.killGuarantee);
     const inNamespace = this.killGuarantee === 'pidns' || this.killGuarantee === 'pidns-userns';
     return inNamespace
-      ? [...wrapper, '/bin/sh', '-c', NAMESPACE_INIT, 'procfile-init', command]
+      ? [...wrapper, '/bin/sh', '-c', NAMESPACE_INIT, 'sh', withoutLeadingExec(command)]
       : [...wrapper, '/bin/sh', '-c', command];
   }
 }

@@ -1,0 +1,216 @@
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { isAgentError } from '../errors.js';
+import { download, type Downloaded, type Progress } from './download.js';
+import { abortedError, sourceError, throwIfAborted } from './errors.js';
+import { detectFormat } from './format.js';
+import { resolveLimits, type SourceLimits } from './limits.js';
+import { unpackArchive } from './unpack.js';
+import { parseSourceUrl } from './url.js';
+
+export type SourcePhase = 'downloading' | 'unpacking';
+
+export interface FetchedSource {
+  sha256: string;
+  /** Absolute path of the unpacked tree, `<dataDir>/trees/<sha256>`. Shared: treat it as read-only. */
+  tree: string;
+  /** True when this call did not unpack: the tree existed, or another concurrent fetch unpacked it. */
+  cached: boolean;
+}
+
+export interface FetchOptions {
+  signal?: AbortSignal | undefined;
+  onProgress?: ((p: Progress) => void) | undefined;
+  onPhase?: ((phase: SourcePhase) => void) | undefined;
+}
+
+export interface SourceCacheOptions {
+  dataDir: string;
+  limits?: Partial<SourceLimits> | undefined;
+}
+
+interface Extraction {
+  promise: Promise<void>;
+  controller: AbortController;
+  waiters: number;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Downloads source archives and unpacks each distinct archive (by sha256 of its bytes) once, into
+ * `<dataDir>/trees/<sha256>`. All scratch files live in `<dataDir>/tmp`, so nothing is ever written outside the
+ * data dir, and a tree only appears under `trees/` by an atomic rename once it is complete.
+ */
+export class SourceCache {
+  readonly dataDir: string;
+  readonly limits: Readonly<SourceLimits>;
+  private readonly tmpDir: string;
+  private readonly treesDir: string;
+  // One extraction per sha256 in this process; the rename makes a second process harmless too.
+  private readonly inflight = new Map<string, Extraction>();
+  private running = 0;
+
+  constructor(opts: SourceCacheOptions) {
+    this.dataDir = path.resolve(opts.dataDir);
+    this.limits = Object.freeze(resolveLimits(opts.limits));
+    this.tmpDir = path.join(this.dataDir, 'tmp');
+    this.treesDir = path.join(this.dataDir, 'trees');
+  }
+
+  treePath(sha256: string): string {
+    if (!SHA256.test(sha256)) throw new TypeError(`not a sha256 hex digest: ${JSON.stringify(sha256)}`);
+    return path.join(this.treesDir, sha256);
+  }
+
+  /** The tree of an archive already unpacked, or null; lets a restarted agent reuse a tree without downloading. */
+  async lookup(sha256: string): Promise<string | null> {
+    const tree = this.treePath(sha256);
+    return (await isDirectory(tree)) ? tree : null;
+  }
+
+  async fetch(url: string, opts: FetchOptions = {}): Promise<FetchedSource> {
+    const parsed = parseSourceUrl(url);
+    throwIfAborted(opts.signal);
+    this.running += 1;
+    try {
+      await mkdir(this.tmpDir, { recursive: true });
+      await mkdir(this.treesDir, { recursive: true });
+      opts.onPhase?.('downloading');
+      const downloaded = await download(parsed, this.tmpDir, this.limits, opts);
+      return await this.materialize(downloaded, opts);
+    } finally {
+      this.running -= 1;
+    }
+  }
+
+  /**
+   * Removes scratch files a crashed agent left in `<dataDir>/tmp`. Meant for startup; does nothing while a fetch
+   * of this cache is running, since their scratch files look the same. Returns how many were removed.
+   */
+  async sweepTemp(): Promise<number> {
+    if (this.running > 0) return 0;
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch {
+      return 0;
+    }
+    const stale = names.filter((n) => n.startsWith('download-') || n.startsWith('unpack-'));
+    await Promise.all(stale.map((n) => rm(path.join(this.tmpDir, n), { recursive: true, force: true })));
+    return stale.length;
+  }
+
+  private async materialize(downloaded: Downloaded, opts: FetchOptions): Promise<FetchedSource> {
+    const { sha256 } = downloaded;
+    const tree = this.treePath(sha256);
+    let handedOff = false;
+    try {
+      for (;;) {
+        throwIfAborted(opts.signal);
+        if (await isDirectory(tree)) return { sha256, tree, cached: true };
+        const running = this.inflight.get(sha256);
+        // An extraction whose every waiter gave up is being torn down; joining it would inherit its `aborted`.
+        if (running?.controller.signal.aborted) {
+          await running.promise.catch(() => undefined);
+          continue;
+        }
+        let job = running;
+        if (!job) {
+          job = this.extract(downloaded, tree);
+          handedOff = true;
+        }
+        // Join before announcing the phase: a listener reacting to it (even by aborting) must find us counted.
+        const waiting = wait(job, opts.signal);
+        waiting.catch(() => undefined);
+        opts.onPhase?.('unpacking');
+        await waiting;
+        return { sha256, tree, cached: !handedOff };
+      }
+    } finally {
+      // Archives are not kept: the tree is what gets used, and keeping both would double the disk cost.
+      if (!handedOff) await rm(downloaded.file, { force: true });
+    }
+  }
+
+  private extract(downloaded: Downloaded, tree: string): Extraction {
+    const controller = new AbortController();
+    const job: Extraction = { controller, waiters: 0, promise: Promise.resolve() };
+    job.promise = (async () => {
+      let dest: string | undefined;
+      try {
+        const format = await detectFormat(downloaded.file, downloaded.contentType, downloaded.contentEncoding);
+        dest = await mkdtemp(path.join(this.tmpDir, 'unpack-'));
+        await unpackArchive(downloaded.file, format, dest, this.limits, controller.signal);
+        // mkdtemp makes 0700; the tree must be readable by e.g. a container user with another uid.
+        await chmod(dest, 0o755);
+        try {
+          await rename(dest, tree);
+          dest = undefined;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          // Another process finished the same archive first: its tree is identical, ours is discarded below.
+          if (!((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isDirectory(tree)))) throw err;
+        }
+      } catch (err) {
+        if (isAgentError(err)) throw err;
+        throw sourceError('unpack_failed', `could not unpack the archive: ${err instanceof Error ? err.message : String(err)}`, err);
+      } finally {
+        if (dest !== undefined) await rm(dest, { recursive: true, force: true });
+        await rm(downloaded.file, { force: true });
+        if (this.inflight.get(downloaded.sha256) === job) this.inflight.delete(downloaded.sha256);
+      }
+    })();
+    // Waiters observe the outcome; this only keeps an outcome nobody waits for from being "unhandled".
+    job.promise.catch(() => undefined);
+    this.inflight.set(downloaded.sha256, job);
+    return job;
+  }
+}
+
+/**
+ * Waits for a shared extraction. A waiter that aborts leaves at once, unless it is the last one: then the
+ * extraction is cancelled and the waiter returns only after its scratch files are gone.
+ */
+function wait(job: Extraction, signal: AbortSignal | undefined): Promise<void> {
+  job.waiters += 1;
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      job.waiters -= 1;
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const onAbort = (): void => {
+      if (!finish()) return;
+      if (job.waiters > 0) {
+        reject(abortedError());
+        return;
+      }
+      job.controller.abort();
+      job.promise.then(
+        () => reject(abortedError()),
+        () => reject(abortedError()),
+      );
+    };
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    job.promise.then(
+      () => finish() && resolve(),
+      (err: unknown) => finish() && reject(err),
+    );
+  });
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
