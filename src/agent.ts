@@ -60,10 +60,13 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
   if (local.killGuarantee !== 'pidns') {
     logger.warn({ kill_guarantee: local.killGuarantee }, 'PID namespaces unavailable: children may outlive an agent killed with SIGKILL');
   }
+  const sources = new SourceCache({ dataDir });
+  // Downloads and extractions cut short by a previous agent's death are garbage now.
+  await sources.sweepTemp();
   const supervisor = new Supervisor({
     executors,
     defaultExecutor: config.executor,
-    sources: new SourceCache({ dataDir }),
+    sources,
     ports: new PortAllocator(config.portRange),
     logger,
     stopTimeoutMs: config.stopTimeoutMs,
