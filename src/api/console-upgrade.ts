@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { DEFAULT_TAIL, type ConsoleFormat } from '../console/index.js';
+import { parseTail, type ConsoleFormat } from '../console/index.js';
 import type { Supervisor } from '../supervisor/index.js';
 
 const ATTACH_PATH = /^\/attach-console\/([^/]+)$/;
@@ -14,8 +14,7 @@ function refuse(socket: Duplex, status: number, reason: string, code: string, er
 }
 
 function attachOptions(url: URL): { tail: number; format: ConsoleFormat } {
-  const tailParam = Number.parseInt(url.searchParams.get('tail') ?? '', 10);
-  const tail = Number.isFinite(tailParam) && tailParam >= 0 ? tailParam : DEFAULT_TAIL;
+  const tail = parseTail(url.searchParams.get('tail'));
   const format: ConsoleFormat = url.searchParams.get('format') === 'json' ? 'json' : 'text';
   return { tail, format };
 }

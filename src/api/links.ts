@@ -18,7 +18,7 @@ export function indexDoc(base: BaseUrls): Record<string, string> {
   };
 }
 
-export type StatusDoc = ProcessSnapshot & { attach: string; details: string; status: string; delete: string };
+export type StatusDoc = ProcessSnapshot & { attach: string; details: string; status: string; delete: string; output: string };
 
 export function statusDoc(snapshot: ProcessSnapshot, base: BaseUrls): StatusDoc {
   const slug = encodeURIComponent(snapshot.slug);
@@ -29,5 +29,6 @@ export function statusDoc(snapshot: ProcessSnapshot, base: BaseUrls): StatusDoc 
     details,
     status: details,
     delete: `${base.http}/delete-process/${slug}`,
+    output: `${base.http}/process-output/${slug}`,
   };
 }

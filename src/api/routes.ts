@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { parseTail } from '../console/index.js';
 import { AgentError } from '../errors.js';
 import { CreateRequestSchema, type Supervisor } from '../supervisor/index.js';
 import { readJsonObject } from './body.js';
@@ -41,6 +42,14 @@ export function routes(supervisor: Supervisor, options: { bodyLimit: number }): 
 
   router.get('/process-status/:slug', (ctx) => {
     ctx.body = statusDoc(find(supervisor, ctx.params.slug!).snapshot(), base(ctx));
+  });
+
+  // The scrollback as text, for clients without WebSocket (curl, scripts, health checks).
+  router.get('/process-output/:slug', (ctx) => {
+    const proc = find(supervisor, ctx.params.slug!);
+    const text = proc.console.text(parseTail(ctx.query.tail));
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = text;
   });
 
   router.post('/delete-process/:slug', async (ctx) => {

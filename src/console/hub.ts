@@ -7,6 +7,12 @@ import type { ConsoleFormat, ConsoleLine, StreamName } from './types.js';
 
 export const DEFAULT_TAIL = 100;
 
+/** `?tail=N` as given by a client: a whole number ≥ 0, else the default. */
+export function parseTail(value: unknown): number {
+  const tail = typeof value === 'string' ? Number.parseInt(value, 10) : Number.NaN;
+  return Number.isFinite(tail) && tail >= 0 ? tail : DEFAULT_TAIL;
+}
+
 export interface AttachOptions {
   tail?: number;
   format?: ConsoleFormat;
@@ -57,7 +63,7 @@ export class ConsoleHub {
     const format = options.format ?? 'text';
     const tail = options.tail ?? DEFAULT_TAIL;
     const attacher = new Attacher(ws, format, 0, this.attacherBufferBytes);
-    const history = this.scrollback.tail(tail).filter((line) => frameFor(line, format) !== undefined);
+    const history = this.scrollback.tail(tail, (line) => frameFor(line, format) !== undefined);
     attacher.sendBatch(history);
     attacher.sentUpTo = this.seq;
     if (this.closed) {
@@ -76,6 +82,14 @@ export class ConsoleHub {
 
   tail(n: number): ConsoleLine[] {
     return this.scrollback.tail(n);
+  }
+
+  /** The last `n` lines of the child's own output as text, one per line (agent events left out, as in text mode). */
+  text(n: number): string {
+    return this.scrollback
+      .tail(n, (line) => line.stream !== 'agent')
+      .map((line) => `${line.line}\n`)
+      .join('');
   }
 
   /** Closes every console with 1000 after the last line has been queued (DESIGN §5). */

@@ -16,16 +16,14 @@ export class Scrollback {
     if (this.count < this.capacity) this.count += 1;
   }
 
-  /** The last `n` lines, oldest first. */
-  tail(n: number): ConsoleLine[] {
-    const take = Math.max(0, Math.min(n, this.count));
-    const out: ConsoleLine[] = new Array(take);
-    let at = (this.next - take + this.capacity) % this.capacity;
-    for (let i = 0; i < take; i += 1) {
-      out[i] = this.ring[at]!;
-      at = (at + 1) % this.capacity;
+  /** The last `n` lines that `keep` accepts, oldest first. */
+  tail(n: number, keep: (line: ConsoleLine) => boolean = () => true): ConsoleLine[] {
+    const out: ConsoleLine[] = [];
+    for (let i = 1; i <= this.count && out.length < n; i += 1) {
+      const line = this.ring[(this.next - i + this.capacity) % this.capacity]!;
+      if (keep(line)) out.push(line);
     }
-    return out;
+    return out.reverse();
   }
 
   get size(): number {
