@@ -39,6 +39,8 @@ export interface ProcessSnapshot {
   error: string | null;
   error_code: string | null;
   progress: Progress | null;
+  /** Consoles attached right now. */
+  attachers: number;
 }
 
 function describeExit(status: ExitStatus): string {
@@ -105,6 +107,7 @@ export class ManagedProcess {
       error: this.error?.message ?? null,
       error_code: this.error?.code ?? null,
       progress: this.progress,
+      attachers: this.console.attacherCount,
     };
   }
 
