@@ -118,9 +118,9 @@ describe('stdin', () => {
 
 describe('slow attachers', () => {
   it('a stalled attacher loses lines (and is told how many) while a healthy one gets every line', async () => {
-    // 15 MB at ~10 MB/s: far more than the 2 MiB console buffer plus the kernel's socket buffers, at a pace any
+    // 30 MB at ~10 MB/s: far more than the 8 MiB console buffer plus the kernel's socket buffers, at a pace any
     // healthy reader keeps up with.
-    const lines = 15_000;
+    const lines = 30_000;
     const doc = await create('spew', { restart: 'never', env: { SPEW_LINES: String(lines), SPEW_BYTES: '1000', SPEW_BATCH: '100', SPEW_MS: '10' } });
     const healthy = attach(doc.attach);
     const stalled = attach(doc.attach);

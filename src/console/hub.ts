@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import { ATTACHER_BUFFER_LIMIT, Attacher } from './attacher.js';
+import { FrameBatch } from './frame-batch.js';
 import { frameFor } from './frames.js';
 import { LineFramer } from './line-framer.js';
 import { Scrollback } from './scrollback.js';
@@ -35,6 +36,8 @@ export class ConsoleHub {
   onInput: ((data: Uint8Array) => void) | undefined;
   /** Total lines framed, for metrics and tests. */
   linesTotal = 0;
+  /** Lines dropped for slow attachers, summed over attachers, for metrics. */
+  linesDropped = 0;
 
   constructor(options: { scrollbackLines?: number; attacherBufferBytes?: number } = {}) {
     this.scrollback = new Scrollback(options.scrollbackLines ?? 1500);
@@ -62,10 +65,12 @@ export class ConsoleHub {
   attach(ws: WebSocket, options: AttachOptions = {}): Attacher {
     const format = options.format ?? 'text';
     const tail = options.tail ?? DEFAULT_TAIL;
-    const attacher = new Attacher(ws, format, 0, this.attacherBufferBytes);
+    const attacher = new Attacher(ws, format, this.attacherBufferBytes, (count) => {
+      this.linesDropped += count;
+    });
     const history = this.scrollback.tail(tail, (line) => frameFor(line, format) !== undefined);
-    attacher.sendBatch(history);
-    attacher.sentUpTo = this.seq;
+    attacher.send(FrameBatch.of(history, format));
+    attacher.skipUpTo(this.seq);
     if (this.closed) {
       ws.close(1000, 'process deleted');
       return attacher;
@@ -131,9 +136,13 @@ export class ConsoleHub {
   private flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0) return;
-    const batch = this.pending;
+    const lines = this.pending;
     this.pending = [];
-    for (const attacher of this.attachers) attacher.sendBatch(batch);
+    const batches: Partial<Record<ConsoleFormat, FrameBatch>> = {};
+    for (const attacher of this.attachers) {
+      const batch = (batches[attacher.format] ??= FrameBatch.of(lines, attacher.format));
+      attacher.send(batch);
+    }
   }
 }
 
