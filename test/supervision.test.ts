@@ -163,9 +163,9 @@ describe('stop', () => {
     const consoles = docs.map((doc) => collect(doc.attach));
     await waitFor(() => consoles.every((c) => c.frames.includes('ready')), { what: 'trees ready' });
     // Each tree: sh fork.sh + 3 sleeps (one orphaned, one in its own session), plus the namespace helpers.
-    const before = await waitFor(() => {
+    const before: number[] = await waitFor(() => {
       const pids = pidsWithEnv('MARKER', marker);
-      return pids.length >= 12 && pids;
+      return pids.length >= 12 ? pids : undefined;
     }, { what: 'all descendants' });
     await agent.stop('SIGKILL');
     await waitFor(() => before.every((pid) => !alive(pid)), { timeoutMs: 2000, what: 'no survivors 2 s after kill -9' });

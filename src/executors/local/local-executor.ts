@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import type { Readable } from 'node:stream';
 import { AgentError, messageOf } from '../../errors.js';
 import type { Child, ChildSpec, Executor } from '../types.js';
 import { detectKillGuarantee, wrapperFor, type KillGuarantee } from './kill-guarantee.js';
@@ -13,8 +14,12 @@ import { LocalChild } from './local-child.js';
  * - No intermediate `sh -c` process: dash does not exec the last command, and an intermediate shell would die of
  *   SIGTERM at once and take the namespace (and the app's SIGTERM handler) down with it.
  * - `$0` is `sh` and there are no positional parameters, as with `sh -c '<command>'`.
+ * - Once its traps are set it writes one byte to fd 3: a SIGTERM sent before that would be dropped by the kernel
+ *   and a stop right after start would wait for the whole grace period, so start() resolves only then.
  */
-const NAMESPACE_INIT = "__procfile_command=$1; shift; trap 'exit $?' TERM INT HUP; eval \"unset __procfile_command; $__procfile_command\"; exit $?";
+const NAMESPACE_INIT =
+  "__procfile_command=$1; shift; trap 'exit $?' TERM INT HUP; printf . >&3; exec 3>&-; " +
+  'eval "unset __procfile_command; $__procfile_command"; exit $?';
 
 /**
  * A leading `exec` would make the command the namespace init, which the kernel shields from SIGTERM unless it
@@ -22,6 +27,19 @@ const NAMESPACE_INIT = "__procfile_command=$1; shift; trap 'exit $?' TERM INT HU
  */
 export function withoutLeadingExec(command: string): string {
   return command.replace(/^\s*exec\s+(?=[A-Za-z_./])/, '');
+}
+
+/** Resolves when the namespace init has set its traps (its byte on fd 3), or has died trying. */
+function initReady(pipe: Readable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      pipe.destroy();
+      resolve();
+    };
+    pipe.once('data', done);
+    pipe.once('close', done);
+    pipe.once('error', done);
+  });
 }
 
 export interface LocalExecutorOptions {
@@ -46,7 +64,7 @@ export class LocalExecutor implements Executor {
       cwd: spec.cwd,
       env: spec.env,
       detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: this.inNamespace ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     });
     if (proc.pid === undefined) {
       const [err] = (await once(proc, 'error')) as [Error];
@@ -54,7 +72,12 @@ export class LocalExecutor implements Executor {
     }
     const child = new LocalChild(proc, () => this.live.delete(child));
     this.live.add(child);
+    if (this.inNamespace) await initReady(proc.stdio[3] as Readable);
     return child;
+  }
+
+  private get inNamespace(): boolean {
+    return this.killGuarantee === 'pidns' || this.killGuarantee === 'pidns-userns';
   }
 
   killAll(): void {
@@ -67,8 +90,7 @@ export class LocalExecutor implements Executor {
 
   private argvFor(command: string): string[] {
     const wrapper = wrapperFor(this.killGuarantee);
-    const inNamespace = this.killGuarantee === 'pidns' || this.killGuarantee === 'pidns-userns';
-    return inNamespace
+    return this.inNamespace
       ? [...wrapper, '/bin/sh', '-c', NAMESPACE_INIT, 'sh', withoutLeadingExec(command)]
       : [...wrapper, '/bin/sh', '-c', command];
   }
