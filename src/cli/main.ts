@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerClientCommands } from './client-commands.js';
 import { registerServe } from './serve.js';
 import { VERSION } from './version.js';
 
@@ -10,5 +11,6 @@ program
   .version(VERSION)
   .showHelpAfterError();
 registerServe(program);
+registerClientCommands(program);
 
 await program.parseAsync(process.argv);
