@@ -1,0 +1,83 @@
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { AgentError } from '../errors.js';
+import { ContainerExecutor, resolveEngineAddress } from './container/index.js';
+import { LocalExecutor } from './local/index.js';
+import type { Executor } from './types.js';
+
+/** Executors this build knows (`fly` is another issue). */
+export const KNOWN_EXECUTORS = ['local', 'container'] as const;
+
+/** How long start-up waits for the container engine (version, leftover sweep) before going on without it. */
+const ENGINE_INIT_TIMEOUT_MS = 10_000;
+
+export interface ExecutorConfig {
+  /** Executors to enable; default: only `defaultExecutor`. */
+  executors?: string[];
+  /** For requests without `executor`; must be enabled. */
+  defaultExecutor: string;
+  /** Absolute data dir: the container executor labels its containers with it. */
+  dataDir: string;
+  /** The agent's listen address: container ports are published on it when it is an IP address. */
+  host: string;
+  stopTimeoutMs: number;
+  /** `--docker-socket`: a socket path, `unix:///path` or `tcp://host:port`. */
+  dockerSocket?: string;
+  /** `--container-image`: for requests without `image`. */
+  containerImage?: string;
+  /** `--publish-host`: where containers' PORT is published (default: the agent's host, else 127.0.0.1). */
+  publishHost?: string;
+}
+
+/** The enabled executor names, default first; throws a clear error for unknown names or a default not enabled. */
+export function enabledExecutorNames(config: Pick<ExecutorConfig, 'executors' | 'defaultExecutor'>): string[] {
+  const names = [...new Set(config.executors?.length ? config.executors : [config.defaultExecutor])];
+  for (const name of names) {
+    if (!(KNOWN_EXECUTORS as readonly string[]).includes(name)) {
+      throw new AgentError('invalid_config', `unknown executor '${name}' (known: ${KNOWN_EXECUTORS.join(', ')})`, 400);
+    }
+  }
+  if (!names.includes(config.defaultExecutor)) {
+    throw new AgentError(
+      'invalid_config',
+      `the default executor '${config.defaultExecutor}' is not among the enabled ones (${names.join(', ')})`,
+      400,
+    );
+  }
+  return [config.defaultExecutor, ...names.filter((name) => name !== config.defaultExecutor)];
+}
+
+/** Where a container's PORT is published when `--publish-host` is not given. */
+export function defaultPublishHost(agentHost: string): string {
+  return isIP(agentHost) !== 0 ? agentHost : '127.0.0.1';
+}
+
+/** Builds (and, for containers, initialises: engine version, leftover sweep) every enabled executor. */
+export async function buildExecutors(config: ExecutorConfig, logger: Logger): Promise<Map<string, Executor>> {
+  const executors = new Map<string, Executor>();
+  for (const name of enabledExecutorNames(config)) {
+    if (name === 'local') {
+      executors.set(name, new LocalExecutor());
+    } else if (name === 'container') {
+      const container = new ContainerExecutor({
+        address: resolveEngineAddress(config.dockerSocket),
+        image: config.containerImage,
+        instance: config.dataDir,
+        publishHost: config.publishHost ?? defaultPublishHost(config.host),
+        stopTimeoutMs: config.stopTimeoutMs,
+        logger,
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn({ executor: name, timeout_ms: ENGINE_INIT_TIMEOUT_MS }, 'container engine did not answer at start-up: going on without the leftover sweep');
+          resolve();
+        }, ENGINE_INIT_TIMEOUT_MS);
+      });
+      await Promise.race([container.init(), timedOut]);
+      clearTimeout(timer);
+      executors.set(name, container);
+    }
+  }
+  return executors;
+}
