@@ -4,11 +4,18 @@ import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { ATTACHER_BUFFER_LIMIT } from './console/index.js';
 import { createApiServer, type ApiServer } from './api/server.js';
-import { LocalExecutor } from './executors/local/index.js';
-import type { Executor } from './executors/types.js';
+import { detectKillGuarantee, type LocalExecutor } from './executors/local/index.js';
+import { buildExecutors } from './executors/registry.js';
 import { DEFAULT_INHERIT_ENV, filterInheritedEnv } from './procfile/index.js';
 import { SourceCache } from './source/index.js';
 import { PortAllocator, Supervisor, type PortRange } from './supervisor/index.js';
+import { checkBindSafety, TokenAuth, WEAK_TOKEN_LENGTH } from './api/auth.js';
+import { DEFAULT_API_LIMITS, type ApiLimits } from './api/request-limits.js';
+import { VERSION } from './cli/version.js';
+import { AgentMetrics } from './metrics/index.js';
+import { compileAllowList } from './source/allow.js';
+import { DEFAULT_CONCURRENT_DOWNLOADS } from './source/cache.js';
+import { DEFAULT_SOURCE_LIMITS, type SourceLimits } from './source/limits.js';
 
 export interface AgentConfig {
   host: string;
@@ -17,11 +24,34 @@ export interface AgentConfig {
   stopTimeoutMs: number;
   portRange: PortRange;
   executor: string;
+  /** Executors to enable (`--executors`); default: only `executor`. */
+  executors?: string[];
+  /** Container executor: engine address (`--docker-socket`), default image, where PORT is published. */
+  dockerSocket?: string;
+  containerImage?: string;
+  publishHost?: string;
   inheritEnv: string[];
   trustProxy: boolean;
   logLevel: string;
   consoleBufferBytes: number;
+  /** Bearer tokens (docs/security.md); none means every route is open. */
+  tokens?: string[];
+  /** Listen beyond loopback without a token anyway. */
+  insecure?: boolean;
+  /** `--allow-source` host patterns; none allows every http/https source. */
+  allowSource?: string[];
+  /** Caps on requests and sources (docs/security.md#limits); omitted ones keep their defaults. */
+  limits?: Partial<AgentLimits>;
 }
+
+/** Every cap the agent enforces, each with a `serve` flag. */
+export type AgentLimits = ApiLimits & SourceLimits & { maxConcurrentDownloads: number };
+
+export const DEFAULT_LIMITS: Readonly<AgentLimits> = Object.freeze({
+  ...DEFAULT_API_LIMITS,
+  ...DEFAULT_SOURCE_LIMITS,
+  maxConcurrentDownloads: DEFAULT_CONCURRENT_DOWNLOADS,
+});
 
 export const DEFAULT_CONFIG: AgentConfig = {
   host: '127.0.0.1',
@@ -46,21 +76,53 @@ export interface Agent {
   killAll(): void;
 }
 
-function buildExecutors(): Map<string, Executor> {
-  const local = new LocalExecutor();
-  return new Map<string, Executor>([[local.name, local]]);
-}
-
 /** The composition root: wires api → supervisor → executors, source cache and console. */
 export async function startAgent(config: AgentConfig, logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Agent> {
+  const auth = new TokenAuth(config.tokens ?? []);
+  // Before anything touches the disk: an exposed agent without a token must not start at all.
+  checkBindSafety(config.host, auth, config.insecure ?? false);
+  const limits: AgentLimits = { ...DEFAULT_LIMITS, ...config.limits };
+  const allowSource = compileAllowList(config.allowSource);
   const dataDir = path.resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const executors = buildExecutors();
-  const local = executors.get('local') as LocalExecutor;
-  if (local.killGuarantee !== 'pidns') {
-    logger.warn({ kill_guarantee: local.killGuarantee }, 'PID namespaces unavailable: children may outlive an agent killed with SIGKILL');
+  const executors = await buildExecutors(
+    {
+      executors: config.executors,
+      defaultExecutor: config.executor,
+      dataDir,
+      host: config.host,
+      stopTimeoutMs: config.stopTimeoutMs,
+      dockerSocket: config.dockerSocket,
+      containerImage: config.containerImage,
+      publishHost: config.publishHost,
+    },
+    logger,
+  );
+  const local = executors.get('local') as LocalExecutor | undefined;
+  const killGuarantee = local?.killGuarantee ?? detectKillGuarantee();
+  if (local && killGuarantee !== 'pidns') {
+    logger.warn({ kill_guarantee: killGuarantee }, 'PID namespaces unavailable: children may outlive an agent killed with SIGKILL');
   }
-  const sources = new SourceCache({ dataDir });
+  if (!auth.enabled && config.insecure) logger.warn({ host: config.host }, 'no token and --insecure: anyone who can reach this address can run commands');
+  if ((config.tokens ?? []).some((t) => t.length < WEAK_TOKEN_LENGTH)) logger.warn(`a token is shorter than ${WEAK_TOKEN_LENGTH} characters`);
+  const sources = new SourceCache({
+    dataDir,
+    limits: {
+      maxDownloadBytes: limits.maxDownloadBytes,
+      maxUnpackedBytes: limits.maxUnpackedBytes,
+      maxEntries: limits.maxEntries,
+      maxPathLength: limits.maxPathLength,
+      downloadTimeoutMs: limits.downloadTimeoutMs,
+      maxRedirects: limits.maxRedirects,
+    },
+    allowSource,
+    maxConcurrentDownloads: limits.maxConcurrentDownloads,
+  });
+  const startedAt = Date.now();
+  let stopping = false;
+  // The supervisor is created below; the metrics read it only at scrape time.
+  let supervisorRef: Supervisor | undefined;
+  const metrics = new AgentMetrics({ processes: () => supervisorRef?.list() ?? [], version: VERSION });
   // Downloads and extractions cut short by a previous agent's death are garbage now.
   await sources.sweepTemp();
   const supervisor = new Supervisor({
@@ -72,8 +134,25 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
     stopTimeoutMs: config.stopTimeoutMs,
     inheritedEnv: filterInheritedEnv(process.env, config.inheritEnv),
     consoleBufferBytes: config.consoleBufferBytes,
+    observer: metrics.observer,
   });
-  const api: ApiServer = createApiServer(supervisor, { logger, trustProxy: config.trustProxy });
+  supervisorRef = supervisor;
+  const api: ApiServer = createApiServer(supervisor, {
+    logger,
+    trustProxy: config.trustProxy,
+    auth,
+    limits,
+    allowSource,
+    metrics,
+    health: {
+      version: VERSION,
+      startedAt,
+      executors,
+      killGuarantee,
+      processCount: () => supervisor.list().length,
+      stopping: () => stopping,
+    },
+  });
   await new Promise<void>((resolve, reject) => {
     api.server.once('error', reject);
     api.server.listen(config.port, config.host, () => resolve());
@@ -81,12 +160,13 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
   const address = api.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, dataDir, executor: config.executor, kill_guarantee: local.killGuarantee }, 'listening');
+  logger.info({ url, dataDir, executor: config.executor, executors: [...executors.keys()], kill_guarantee: killGuarantee, auth: auth.enabled }, 'listening');
   return {
     url,
     supervisor,
     logger,
     async shutdown() {
+      stopping = true;
       api.stopAccepting();
       await supervisor.shutdown();
     },

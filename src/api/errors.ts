@@ -12,7 +12,10 @@ export function errorBodies(logger: Logger): Middleware {
       }
     } catch (err) {
       const agentError = toAgentError(err);
-      if (agentError.status >= 500) logger.error({ err, requestId: ctx.state.requestId }, 'request failed');
+      if (agentError.status >= 500) {
+        const log = (ctx.state.log as Logger | undefined) ?? logger.child({ requestId: ctx.state.requestId });
+        log.error({ err }, 'request failed');
+      }
       ctx.status = agentError.status;
       ctx.body = { error: agentError.message, code: agentError.code };
     }

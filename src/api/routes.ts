@@ -5,7 +5,9 @@ import { AgentError } from '../errors.js';
 import { CreateRequestSchema, type Supervisor } from '../supervisor/index.js';
 import { readJsonObject } from './body.js';
 import { baseUrls, indexDoc, statusDoc } from './links.js';
+import { checkCreateRequest, DEFAULT_API_LIMITS, ProcessCap, type ApiLimits } from './request-limits.js';
 import { parseWith } from './validation.js';
+import type { SourceAllowList } from '../source/allow.js';
 
 function base(ctx: Context) {
   return baseUrls(ctx.protocol, ctx.host);
@@ -18,8 +20,13 @@ function find(supervisor: Supervisor, slug: string) {
 }
 
 /** Thin handlers: parse, call the supervisor, render links (DESIGN §1). */
-export function routes(supervisor: Supervisor, options: { bodyLimit: number }): Router {
+export function routes(
+  supervisor: Supervisor,
+  options: { bodyLimit: number; limits?: ApiLimits | undefined; allowSource?: SourceAllowList | undefined },
+): Router {
   const router = new Router();
+  const limits = options.limits ?? DEFAULT_API_LIMITS;
+  const cap = new ProcessCap(limits.maxProcesses, () => supervisor.list().length);
 
   router.get('/', (ctx) => {
     ctx.body = indexDoc(base(ctx));
@@ -33,7 +40,8 @@ export function routes(supervisor: Supervisor, options: { bodyLimit: number }): 
   router.post('/create-process', async (ctx) => {
     const body = await readJsonObject(ctx, { limit: options.bodyLimit });
     const request = parseWith(CreateRequestSchema, body);
-    const proc = await supervisor.create(request);
+    checkCreateRequest(request, limits, options.allowSource);
+    const proc = await cap.run(() => supervisor.create(request));
     const doc = statusDoc(proc.snapshot(), base(ctx));
     ctx.status = 201;
     ctx.set('Location', doc.details);

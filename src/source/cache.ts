@@ -5,6 +5,8 @@ import { download, type Downloaded, type Progress } from './download.js';
 import { abortedError, sourceError, throwIfAborted } from './errors.js';
 import { detectFormat } from './format.js';
 import { resolveLimits, type SourceLimits } from './limits.js';
+import { notAllowedError, type SourceAllowList } from './allow.js';
+import { Slots } from './queue.js';
 import { unpackArchive } from './unpack.js';
 import { parseSourceUrl } from './url.js';
 
@@ -27,7 +29,13 @@ export interface FetchOptions {
 export interface SourceCacheOptions {
   dataDir: string;
   limits?: Partial<SourceLimits> | undefined;
+  /** `--allow-source`: hosts a source_url (and every redirect) may name; undefined allows every http/https URL. */
+  allowSource?: SourceAllowList | undefined;
+  /** Downloads running at once; more wait in a FIFO queue (default 4). */
+  maxConcurrentDownloads?: number | undefined;
 }
+
+export const DEFAULT_CONCURRENT_DOWNLOADS = 4;
 
 interface Extraction {
   promise: Promise<void>;
@@ -50,8 +58,13 @@ export class SourceCache {
   // One extraction per sha256 in this process; the rename makes a second process harmless too.
   private readonly inflight = new Map<string, Extraction>();
   private running = 0;
+  private readonly allowSource: SourceAllowList | undefined;
+  /** Download slots; waiting for one is cancelled by the fetch's signal. */
+  readonly downloadSlots: Slots;
 
   constructor(opts: SourceCacheOptions) {
+    this.allowSource = opts.allowSource;
+    this.downloadSlots = new Slots(opts.maxConcurrentDownloads ?? DEFAULT_CONCURRENT_DOWNLOADS);
     this.dataDir = path.resolve(opts.dataDir);
     this.limits = Object.freeze(resolveLimits(opts.limits));
     this.tmpDir = path.join(this.dataDir, 'tmp');
@@ -71,13 +84,20 @@ export class SourceCache {
 
   async fetch(url: string, opts: FetchOptions = {}): Promise<FetchedSource> {
     const parsed = parseSourceUrl(url);
+    if (this.allowSource && !this.allowSource(parsed)) throw notAllowedError(parsed);
     throwIfAborted(opts.signal);
     this.running += 1;
     try {
       await mkdir(this.tmpDir, { recursive: true });
       await mkdir(this.treesDir, { recursive: true });
       opts.onPhase?.('downloading');
-      const downloaded = await download(parsed, this.tmpDir, this.limits, opts);
+      const release = await this.downloadSlots.acquire(opts.signal);
+      let downloaded: Downloaded;
+      try {
+        downloaded = await download(parsed, this.tmpDir, this.limits, { ...opts, allow: this.allowSource });
+      } finally {
+        release();
+      }
       return await this.materialize(downloaded, opts);
     } finally {
       this.running -= 1;

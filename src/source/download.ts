@@ -8,6 +8,7 @@ import got, { RequestError, type Response } from 'got';
 import type { AgentError } from '../errors.js';
 import { abortedError, sourceError, throwIfAborted } from './errors.js';
 import { IDLE_TIMEOUT_MS, type SourceLimits } from './limits.js';
+import { notAllowedError, type SourceAllowList } from './allow.js';
 import { redactUrl } from './url.js';
 
 export interface Progress {
@@ -28,6 +29,8 @@ export interface Downloaded {
 export interface DownloadOptions {
   signal?: AbortSignal | undefined;
   onProgress?: ((p: Progress) => void) | undefined;
+  /** `--allow-source`, checked again on every redirect so an open redirect cannot lead elsewhere. */
+  allow?: SourceAllowList | undefined;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -89,6 +92,18 @@ export async function download(url: URL, tmpDir: string, limits: SourceLimits, o
     // The total budget is our own timer below; got's `request` timeout would buffer the remaining body on error.
     timeout: { lookup: idle, connect: idle, secureConnect: idle, send: idle, response: idle, socket: idle },
     headers: { 'user-agent': USER_AGENT, accept: ACCEPT },
+    hooks: {
+      beforeRedirect: [
+        (options) => {
+          const next = options.url instanceof URL ? options.url : new URL(String(options.url));
+          if (opts.allow && !opts.allow(next)) {
+            const err = notAllowedError(next, url);
+            failure ??= err;
+            throw err;
+          }
+        },
+      ],
+    },
   });
 
   const fail = (err: AgentError): void => {

@@ -17,6 +17,18 @@ export interface ProcessContext {
   inheritedEnv: Record<string, string>;
   consoleBufferBytes?: number;
   backoff?: BackoffOptions;
+  /** Told about state changes, exits, restarts and downloaded bytes (metrics); must not throw. */
+  observer?: ProcessObserver;
+}
+
+/** Hooks for whoever counts what processes do (src/metrics); the supervisor knows nothing about how. */
+export interface ProcessObserver {
+  onState?(slug: string, from: ProcessState, to: ProcessState): void;
+  onExit?(slug: string, status: ExitStatus): void;
+  onRestart?(slug: string): void;
+  onBytesDownloaded?(bytes: number): void;
+  /** The process was deleted and forgotten (its console's final counters can be read one last time). */
+  onRemoved?(proc: ManagedProcess): void;
 }
 
 /** Everything the status document shows about a process, links aside (DESIGN §1). */
@@ -142,6 +154,8 @@ export class ManagedProcess {
     const fetched = await ctx.sources.fetch(request.source_url, {
       signal: this.abort.signal,
       onProgress: (progress) => {
+        const delta = progress.bytes - (this.progress?.bytes ?? 0);
+        if (delta > 0) ctx.observer?.onBytesDownloaded?.(delta);
         this.progress = progress;
       },
       onPhase: (phase) => this.setState(phase),
@@ -190,6 +204,7 @@ export class ManagedProcess {
         return;
       }
       this.restarts += 1;
+      this.ctx.observer?.onRestart?.(this.slug);
     }
   }
 
@@ -208,12 +223,15 @@ export class ManagedProcess {
     const child = this.child;
     this.error = null;
     this.startedAt = new Date();
-    if (!this.abort.signal.aborted) this.setState('running');
+    // A stop that came while the executor was still starting this child found nothing to stop: stop it now.
+    if (this.abort.signal.aborted) void child.stop(this.ctx.stopTimeoutMs);
+    else this.setState('running');
     this.console.event(`started ${this.ctx.executor.name === 'local' ? 'pid' : 'id'} ${child.id}`);
     this.log.info({ id: child.id }, 'child started');
     const [, status] = await Promise.all([this.pump(child), child.exited]);
     this.console.endOfOutput();
     this.lastExit = status;
+    this.ctx.observer?.onExit?.(this.slug, status);
     this.child = undefined;
     this.console.event(describeExit(status));
     this.log.info({ code: status.code, signal: status.signal }, 'child ended');
@@ -244,7 +262,9 @@ export class ManagedProcess {
 
   private setState(state: ProcessState): void {
     if (this.state === state) return;
+    const from = this.state;
     this.state = state;
     this.log.debug({ state }, 'state');
+    this.ctx.observer?.onState?.(this.slug, from, state);
   }
 }

@@ -4,7 +4,7 @@ import type { Executor } from '../executors/types.js';
 import type { SourceCache } from '../source/index.js';
 import type { BackoffOptions } from './backoff.js';
 import { slugOf, type CreateRequest } from './create-request.js';
-import { ManagedProcess } from './managed-process.js';
+import { ManagedProcess, type ProcessObserver } from './managed-process.js';
 import type { PortAllocator } from './ports.js';
 
 export interface SupervisorOptions {
@@ -17,6 +17,8 @@ export interface SupervisorOptions {
   inheritedEnv: Record<string, string>;
   consoleBufferBytes?: number;
   backoff?: BackoffOptions;
+  /** Metrics hooks, handed to every process. */
+  observer?: ProcessObserver;
 }
 
 /** The registry of declared processes: create, look up, delete, and stop everything on shutdown. */
@@ -68,6 +70,7 @@ export class Supervisor {
     if (this.processes.get(slug) === proc) {
       this.processes.delete(slug);
       this.options.ports.release(proc.port);
+      this.options.observer?.onRemoved?.(proc);
     }
   }
 
