@@ -8,7 +8,8 @@ import { detectKillGuarantee, type LocalExecutor } from './executors/local/index
 import { buildExecutors } from './executors/registry.js';
 import { DEFAULT_INHERIT_ENV, filterInheritedEnv } from './procfile/index.js';
 import { SourceCache } from './source/index.js';
-import { PortAllocator, Supervisor, type PortRange } from './supervisor/index.js';
+import { WatchDir } from './watch/watch-dir.js';
+import { PortAllocator, StateStore, Supervisor, type PortRange } from './supervisor/index.js';
 import { checkBindSafety, TokenAuth, WEAK_TOKEN_LENGTH } from './api/auth.js';
 import { DEFAULT_API_LIMITS, type ApiLimits } from './api/request-limits.js';
 import { VERSION } from './cli/version.js';
@@ -42,6 +43,10 @@ export interface AgentConfig {
   allowSource?: string[];
   /** Caps on requests and sources (docs/security.md#limits); omitted ones keep their defaults. */
   limits?: Partial<AgentLimits>;
+  /** Keep declared processes in the data dir and bring them back at start (default true). */
+  persist?: boolean;
+  /** A directory of create-request JSON files to keep running (the directory control plane). */
+  watchDir?: string;
 }
 
 /** Every cap the agent enforces, each with a `serve` flag. */
@@ -135,7 +140,15 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
     inheritedEnv: filterInheritedEnv(process.env, config.inheritEnv),
     consoleBufferBytes: config.consoleBufferBytes,
     observer: metrics.observer,
+    store: config.persist === false ? undefined : new StateStore(dataDir),
   });
+  await supervisor.restore();
+  let watcher: WatchDir | undefined;
+  if (config.watchDir) {
+    await mkdir(config.watchDir, { recursive: true });
+    watcher = new WatchDir(path.resolve(config.watchDir), supervisor, logger);
+    await watcher.start();
+  }
   supervisorRef = supervisor;
   const api: ApiServer = createApiServer(supervisor, {
     logger,
@@ -167,6 +180,7 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
     logger,
     async shutdown() {
       stopping = true;
+      watcher?.stop();
       api.stopAccepting();
       await supervisor.shutdown();
     },

@@ -53,6 +53,8 @@ function limitsOf(flags: LimitFlags): AgentLimits {
 }
 
 interface ServeFlags extends LimitFlags {
+  persist: boolean;
+  watchDir?: string;
   token?: string;
   tokenFile?: string;
   insecure: boolean;
@@ -90,6 +92,8 @@ export function registerServe(program: Command): void {
     .option('--inherit-env <names>', 'comma-separated agent variables children inherit (globs like LC_*)', parseList, DEFAULT_CONFIG.inheritEnv)
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto / X-Forwarded-Host', false)
     .option('--console-buffer <size>', 'bytes queued per console before its lines are dropped', parseSize, DEFAULT_CONFIG.consoleBufferBytes)
+    .option('--watch-dir <dir>', 'keep every <slug>.json create request in this directory running (edit = restart, remove = delete)')
+    .option('--no-persist', 'forget declared processes when the agent stops (throw-away agents)')
     .option('--log-level <level>', 'pino level: fatal, error, warn, info, debug, trace', DEFAULT_CONFIG.logLevel)
     .option('--token <token>', 'require "Authorization: Bearer <token>" on every route and console (visible in ps: prefer --token-file or PROCFILE_AGENT_TOKEN)')
     .option('--token-file <file>', 'read the token(s) from a file, one per line (several: rotation)')
@@ -133,6 +137,8 @@ export function registerServe(program: Command): void {
         inheritEnv: flags.inheritEnv,
         trustProxy: flags.trustProxy,
         logLevel: flags.logLevel,
+        persist: flags.persist,
+        watchDir: flags.watchDir,
         consoleBufferBytes: flags.consoleBuffer,
       });
     });

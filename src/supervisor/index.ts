@@ -4,3 +4,4 @@ export { ManagedProcess, type ProcessSnapshot } from './managed-process.js';
 export { PortAllocator, type PortRange } from './ports.js';
 export { FAILURE_STATES, STATES, failureStateFor, type ProcessState } from './states.js';
 export { Supervisor, type SupervisorOptions } from './supervisor.js';
+export { StateStore, type DeclaredProcess } from './state-store.js';

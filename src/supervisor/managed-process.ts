@@ -19,6 +19,20 @@ export interface ProcessContext {
   backoff?: BackoffOptions;
   /** Told about state changes, exits, restarts and downloaded bytes (metrics); must not throw. */
   observer?: ProcessObserver;
+  /** Told the archive's sha256 once it is known (persistence keeps it to skip the download after a restart). */
+  onSourceKnown?(proc: ManagedProcess, sha256: string): void;
+}
+
+/** Where a process was declared: the REST API or a file of the --watch-dir control plane. */
+export type ProcessOrigin = 'api' | 'watch-dir';
+
+/** Facts a process is created with besides its request: a restored process keeps its creation time and archive. */
+export interface ProcessFacts {
+  createdAt?: Date;
+  sourceSha256?: string | null;
+  origin?: ProcessOrigin;
+  /** Only for an invalid declaration, whose slug comes from a file name rather than app and node. */
+  slug?: string;
 }
 
 /** Hooks for whoever counts what processes do (src/metrics); the supervisor knows nothing about how. */
@@ -63,7 +77,9 @@ function describeExit(status: ExitStatus): string {
 export class ManagedProcess {
   readonly slug: string;
   readonly console: ConsoleHub;
-  readonly createdAt = new Date();
+  readonly createdAt: Date;
+  readonly origin: ProcessOrigin;
+  private sourceSha256: string | null;
   private state: ProcessState = 'pending';
   private child: Child | undefined;
   private startedAt: Date | null = null;
@@ -81,12 +97,21 @@ export class ManagedProcess {
     readonly request: CreateRequest,
     readonly port: number | null,
     private readonly ctx: ProcessContext,
+    facts: ProcessFacts = {},
   ) {
-    this.slug = `${request.app}.${request.node}`;
+    this.slug = facts.slug ?? `${request.app}.${request.node}`;
+    this.createdAt = facts.createdAt ?? new Date();
+    this.origin = facts.origin ?? 'api';
+    this.sourceSha256 = facts.sourceSha256 ?? null;
     this.console = new ConsoleHub({ attacherBufferBytes: ctx.consoleBufferBytes });
     this.backoff = new Backoff(ctx.backoff);
     this.log = ctx.logger.child({ slug: this.slug });
     this.console.onInput = (data) => this.child?.write(data);
+  }
+
+  /** The archive's sha256, once known. */
+  get sourceSha256Known(): string | null {
+    return this.sourceSha256;
   }
 
   get restartPolicy(): RestartPolicy {
@@ -150,16 +175,7 @@ export class ManagedProcess {
 
   private async prepare(): Promise<ChildSpec> {
     const { request, ctx } = this;
-    this.setState('downloading');
-    const fetched = await ctx.sources.fetch(request.source_url, {
-      signal: this.abort.signal,
-      onProgress: (progress) => {
-        const delta = progress.bytes - (this.progress?.bytes ?? 0);
-        if (delta > 0) ctx.observer?.onBytesDownloaded?.(delta);
-        this.progress = progress;
-      },
-      onPhase: (phase) => this.setState(phase),
-    });
+    const fetched = await this.fetchSource();
     const app = await loadApp(fetched.tree);
     const entry = app.procfile.get(request.process_type);
     if (!entry) {
@@ -185,6 +201,30 @@ export class ManagedProcess {
       resources: request.resources,
       region: request.region,
     };
+  }
+
+  /** The unpacked tree: the one a previous agent left for this archive when it is still there, else downloaded. */
+  private async fetchSource(): Promise<{ tree: string; sha256: string }> {
+    const { ctx } = this;
+    if (this.sourceSha256) {
+      const tree = await ctx.sources.lookup(this.sourceSha256);
+      if (tree) return { tree, sha256: this.sourceSha256 };
+    }
+    this.setState('downloading');
+    const fetched = await ctx.sources.fetch(this.request.source_url, {
+      signal: this.abort.signal,
+      onProgress: (progress) => {
+        const delta = progress.bytes - (this.progress?.bytes ?? 0);
+        if (delta > 0) ctx.observer?.onBytesDownloaded?.(delta);
+        this.progress = progress;
+      },
+      onPhase: (phase) => this.setState(phase),
+    });
+    if (fetched.sha256 !== this.sourceSha256) {
+      this.sourceSha256 = fetched.sha256;
+      ctx.onSourceKnown?.(this, fetched.sha256);
+    }
+    return fetched;
   }
 
   private async supervise(spec: ChildSpec): Promise<void> {
@@ -251,6 +291,11 @@ export class ManagedProcess {
       case 'on-failure':
         return this.lastExit.code !== 0;
     }
+  }
+
+  /** A declaration that could not be used (an invalid --watch-dir file): listed with its error, never started. */
+  markInvalid(error: AgentError): void {
+    this.fail(error);
   }
 
   private fail(err: unknown): void {

@@ -12,6 +12,7 @@ export const STATES = [
   'unpack failure',
   'no procfile',
   'unknown process type',
+  'invalid spec',
 ] as const;
 
 export type ProcessState = (typeof STATES)[number];
@@ -21,6 +22,7 @@ export const FAILURE_STATES: readonly ProcessState[] = [
   'unpack failure',
   'no procfile',
   'unknown process type',
+  'invalid spec',
 ];
 
 /** Where an error code (see docs/api.md) leaves a process that failed before its first start. */
@@ -28,6 +30,7 @@ export function failureStateFor(code: string): ProcessState {
   if (code.startsWith('download_') || code === 'source_url_invalid') return 'download failure';
   if (code.startsWith('unpack_')) return 'unpack failure';
   if (code === 'unknown_process_type') return 'unknown process type';
+  if (code === 'invalid_spec') return 'invalid spec';
   // Anything that went wrong reading the app (missing, unreadable or invalid Procfile).
   return 'no procfile';
 }
