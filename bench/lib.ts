@@ -35,8 +35,8 @@ export interface BenchAgent {
 }
 
 /** The real agent binary on an ephemeral port, as users run it. */
-export async function startBenchAgent(args: string[] = []): Promise<BenchAgent> {
-  const home = await mkdtemp(path.join(os.tmpdir(), 'pa-bench-'));
+export async function startBenchAgent(args: string[] = [], home?: string): Promise<BenchAgent> {
+  home ??= await mkdtemp(path.join(os.tmpdir(), 'pa-bench-'));
   const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', path.join(home, 'data'), ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -46,6 +46,8 @@ export async function startBenchAgent(args: string[] = []): Promise<BenchAgent> 
       buffered += chunk.toString();
       const match = /"url":"([^"]+)"[^\n]*"msg":"listening"/.exec(buffered);
       if (match) resolve(match[1]!);
+      // The agent logs every request: keep only a tail for the error message.
+      if (buffered.length > 1_000_000) buffered = buffered.slice(-10_000);
     });
     proc.once('exit', () => reject(new Error(`agent exited: ${buffered}`)));
   });

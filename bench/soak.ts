@@ -8,14 +8,13 @@
  * Options: --minutes N (default 2), --sample-seconds N (default: minutes×60/20, at least 5), --crashers N (20).
  * Writes bench/results/soak-latest.json. Exit code 0 unless the agent died or requests kept failing.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { serveProcfile } from './archive-server.js';
-import { CLI, ROOT } from './lib.js';
+import { ROOT, startBenchAgent } from './lib.js';
 
 function flag(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -69,29 +68,12 @@ function directChildren(pid: number): number {
   return n;
 }
 
-async function startAgent(home: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', path.join(home, 'data'), '--log-level', 'info', '--port-range', '31000-31999'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    proc.stderr!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /"url":"([^"]+)"[^\n]*"msg":"listening"/.exec(buffered);
-      if (match) resolve(match[1]!);
-      if (buffered.length > 1_000_000) buffered = buffered.slice(-10_000);
-    });
-    proc.once('exit', () => reject(new Error(`agent exited: ${buffered}`)));
-  });
-  return { url, proc };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'pa-soak-'));
   const archive = await serveProcfile(PROCFILE);
-  const agent = await startAgent(home);
+  const agent = await startBenchAgent(['--port-range', '31000-31999'], home);
   const pid = agent.proc.pid!;
   const counters = { attaches: 0, creates: 0, errors: 0 };
   const errorKinds = new Map<string, number>();

@@ -4,7 +4,6 @@
  * that nothing was written outside its data dir. Small caps (flags below) keep bombs and timeouts fast.
  */
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type ExpectStatic } from 'vitest';
@@ -23,6 +22,7 @@ import {
   type SourceCase,
   type Vars,
 } from './helpers/corpus.js';
+import { deadPort } from './helpers/net.js';
 import { waitFor } from './helpers/wait.js';
 
 const requests = loadCorpus<RequestCase>('requests.jsonl');
@@ -52,19 +52,11 @@ let blocked: ArchiveServer;
 const vars: Vars = {};
 let counter = 0;
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
   [files, blocked] = await Promise.all([startArchiveServer(), startArchiveServer()]);
   vars.origin = files.origin;
   vars.blocked = blocked.origin;
-  vars.closedPort = String(await closedPort());
+  vars.closedPort = String(await deadPort());
   vars.good = files.serve('/good.tar.gz', { body: await appArchive('hello', 'tar.gz'), type: 'application/gzip' });
   blocked.serve('/target.tar.gz', { body: await appArchive('hello', 'tar.gz') });
   [main, limits] = await Promise.all([

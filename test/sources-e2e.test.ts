@@ -1,11 +1,11 @@
 import { readdir } from 'node:fs/promises';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startAgentProcess, stopAllAgents, type AgentProcess } from './helpers/agent.js';
 import { appArchive } from './helpers/app-archive.js';
 import { gitArchive, FIXTURE_APPS, makeTarGz, makeZip } from './helpers/archives.js';
 import { startFixtureServer, type FixtureServer } from './helpers/http-fixture.js';
+import { deadPort } from './helpers/net.js';
 import { waitFor } from './helpers/wait.js';
 
 let agent: AgentProcess;
@@ -37,14 +37,6 @@ async function firstLine(attach: string): Promise<string> {
   const line = await new Promise<string>((resolve) => ws.once('message', (data) => resolve(data.toString())));
   ws.close();
   return line;
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Nothing but the data dir may appear in the agent's home. */
@@ -103,7 +95,7 @@ describe('failure states', () => {
   });
 
   it('an unreachable host → download failure naming the cause', async () => {
-    const doc = await createUntil({ source_url: `http://127.0.0.1:${await closedPort()}/app.tgz` }, ['download failure']);
+    const doc = await createUntil({ source_url: `http://127.0.0.1:${await deadPort()}/app.tgz` }, ['download failure']);
     expect(doc.error_code).toBe('download_failed');
     expect(doc.error).toMatch(/ECONNREFUSED/);
   });

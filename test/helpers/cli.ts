@@ -64,13 +64,7 @@ export async function runCli(
 }
 
 /** A loopback port nobody listens on (bound, then released). */
-export async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { deadPort } from './net.js';
 
 export interface ProxiedRequest {
   method: string;
