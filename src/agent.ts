@@ -2,74 +2,20 @@ import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { ATTACHER_BUFFER_LIMIT } from './console/index.js';
 import { createApiServer, type ApiServer } from './api/server.js';
 import { detectKillGuarantee, type LocalExecutor } from './executors/local/index.js';
 import { buildExecutors } from './executors/registry.js';
-import { DEFAULT_INHERIT_ENV, filterInheritedEnv } from './procfile/index.js';
+import { filterInheritedEnv } from './procfile/index.js';
 import { SourceCache } from './source/index.js';
 import { WatchDir } from './watch/watch-dir.js';
-import { PortAllocator, StateStore, Supervisor, type PortRange } from './supervisor/index.js';
+import { PortAllocator, StateStore, Supervisor } from './supervisor/index.js';
+import { DEFAULT_LIMITS, type AgentConfig, type AgentLimits } from './config.js';
 import { checkBindSafety, TokenAuth, WEAK_TOKEN_LENGTH } from './api/auth.js';
-import { DEFAULT_API_LIMITS, type ApiLimits } from './api/request-limits.js';
 import { VERSION } from './cli/version.js';
 import { AgentMetrics } from './metrics/index.js';
 import { compileAllowList } from './source/allow.js';
-import { DEFAULT_CONCURRENT_DOWNLOADS } from './source/cache.js';
-import { DEFAULT_SOURCE_LIMITS, type SourceLimits } from './source/limits.js';
 
-export interface AgentConfig {
-  host: string;
-  port: number;
-  dataDir: string;
-  stopTimeoutMs: number;
-  portRange: PortRange;
-  executor: string;
-  /** Executors to enable (`--executors`); default: only `executor`. */
-  executors?: string[];
-  /** Container executor: engine address (`--docker-socket`), default image, where PORT is published. */
-  dockerSocket?: string;
-  containerImage?: string;
-  publishHost?: string;
-  inheritEnv: string[];
-  trustProxy: boolean;
-  logLevel: string;
-  consoleBufferBytes: number;
-  /** Bearer tokens (docs/security.md); none means every route is open. */
-  tokens?: string[];
-  /** Listen beyond loopback without a token anyway. */
-  insecure?: boolean;
-  /** `--allow-source` host patterns; none allows every http/https source. */
-  allowSource?: string[];
-  /** Caps on requests and sources (docs/security.md#limits); omitted ones keep their defaults. */
-  limits?: Partial<AgentLimits>;
-  /** Keep declared processes in the data dir and bring them back at start (default true). */
-  persist?: boolean;
-  /** A directory of create-request JSON files to keep running (the directory control plane). */
-  watchDir?: string;
-}
-
-/** Every cap the agent enforces, each with a `serve` flag. */
-export type AgentLimits = ApiLimits & SourceLimits & { maxConcurrentDownloads: number };
-
-export const DEFAULT_LIMITS: Readonly<AgentLimits> = Object.freeze({
-  ...DEFAULT_API_LIMITS,
-  ...DEFAULT_SOURCE_LIMITS,
-  maxConcurrentDownloads: DEFAULT_CONCURRENT_DOWNLOADS,
-});
-
-export const DEFAULT_CONFIG: AgentConfig = {
-  host: '127.0.0.1',
-  port: 8080,
-  dataDir: '.procfile-agent',
-  stopTimeoutMs: 10_000,
-  portRange: { first: 5000, last: 5999 },
-  executor: 'local',
-  inheritEnv: DEFAULT_INHERIT_ENV,
-  trustProxy: false,
-  logLevel: 'info',
-  consoleBufferBytes: ATTACHER_BUFFER_LIMIT,
-};
+export { DEFAULT_CONFIG, DEFAULT_LIMITS, type AgentConfig, type AgentLimits } from './config.js';
 
 export interface Agent {
   readonly url: string;
@@ -100,6 +46,11 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
       dockerSocket: config.dockerSocket,
       containerImage: config.containerImage,
       publishHost: config.publishHost,
+      flyApiUrl: config.flyApiUrl,
+      flyLogsUrl: config.flyLogsUrl,
+      flyToken: config.flyToken,
+      flyApp: config.flyApp,
+      flyImage: config.flyImage,
     },
     logger,
   );

@@ -53,7 +53,7 @@ describe('executor registry', () => {
     expect(enabledExecutorNames({ defaultExecutor: 'local' })).toEqual(['local']);
     expect(enabledExecutorNames({ defaultExecutor: 'container', executors: ['local', 'container'] })).toEqual(['container', 'local']);
     expect(() => enabledExecutorNames({ defaultExecutor: 'local', executors: ['container'] })).toThrow(/not among the enabled/);
-    expect(() => enabledExecutorNames({ defaultExecutor: 'local', executors: ['local', 'fly'] })).toThrow(/unknown executor 'fly'/);
+    expect(() => enabledExecutorNames({ defaultExecutor: 'local', executors: ['local', 'kubernetes'] })).toThrow(/unknown executor 'kubernetes'/);
   });
 
   it('publishes on the agent host when it is an IP, else on loopback; names are slug + random suffix', () => {

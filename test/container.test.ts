@@ -93,7 +93,7 @@ describe('container executor without an engine', () => {
       timeout: 20_000,
     });
     expect(result.status).toBe(2);
-    expect(result.stderr.trim()).toBe("procfile-agent serve: unknown executor 'kubernetes' (known: local, container)");
+    expect(result.stderr.trim()).toBe("procfile-agent serve: unknown executor 'kubernetes' (known: local, container, fly)");
   });
 });
 
@@ -173,9 +173,14 @@ describeWithEngine(engine, 'container executor (real engine)', () => {
     expect(left.map((c) => c.State)).toEqual(['running', 'running']);
 
     const second = await startAgent({ args: containerArgs(), home: first.home });
-    expect(await containersLabelled(engine.docker, LABEL_AGENT, first.dataDir)).toEqual([]);
+    const leftIds = left.map((c) => c.Id);
     const sweep = second.logs.find((l) => l.msg === 'removed containers left behind by a previous run of this agent');
     expect(sweep?.containers).toHaveLength(2);
+    // The leftovers are gone; persistence brings both processes back, each in a fresh container.
+    await waitFor(async () => {
+      const now = await containersLabelled(engine.docker, LABEL_AGENT, first.dataDir);
+      return now.length === 2 && now.every((c) => !leftIds.includes(c.Id) && c.State === 'running');
+    }, { what: 'two fresh containers for the restored processes' });
     // Another agent's container on the same engine is not touched.
     expect((await neighbour.api(other.details)).body.state).toBe('running');
     expect(await containersLabelled(engine.docker, LABEL_AGENT, neighbour.dataDir)).toHaveLength(1);

@@ -1,8 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_CONFIG, DEFAULT_LIMITS, startAgent, type AgentConfig, type AgentLimits } from '../agent.js';
+import type { Agent } from '../agent.js';
+import { DEFAULT_CONFIG, DEFAULT_LIMITS, type AgentConfig, type AgentLimits } from '../config.js';
 import { collectTokens } from '../api/auth.js';
 import { isAgentError } from '../errors.js';
-import { DEFAULT_CONTAINER_IMAGE, DOCKER_SOCKET, PODMAN_SOCKET } from '../executors/container/index.js';
+import { DEFAULT_CONTAINER_IMAGE, DOCKER_SOCKET, PODMAN_SOCKET } from '../executors/container/defaults.js';
+import { DEFAULT_FLY_API_URL, DEFAULT_FLY_LOGS_URL } from '../executors/fly/defaults.js';
 import { parseDuration, parseList, parsePort, parsePortRange, parseSize } from './options.js';
 
 /** Configuration mistakes (bad token, exposed without a token, bad pattern) exit 2 with one clear line. */
@@ -69,6 +71,10 @@ interface ServeFlags extends LimitFlags {
   dockerSocket?: string;
   containerImage?: string;
   publishHost?: string;
+  flyApiUrl: string;
+  flyLogsUrl: string;
+  flyApp?: string;
+  flyImage?: string;
   inheritEnv: string[];
   trustProxy: boolean;
   logLevel: string;
@@ -85,10 +91,14 @@ export function registerServe(program: Command): void {
     .option('--stop-timeout <duration>', 'grace period between SIGTERM and SIGKILL', parseDuration, DEFAULT_CONFIG.stopTimeoutMs)
     .option('--port-range <first-last>', 'where each child\'s PORT comes from', parsePortRange, DEFAULT_CONFIG.portRange)
     .option('--executor <name>', `default executor for new processes (default: the first of --executors, else ${DEFAULT_CONFIG.executor})`)
-    .option('--executors <names>', 'executors to enable, comma-separated: local, container (default: only --executor)', parseList)
+    .option('--executors <names>', 'executors to enable, comma-separated: local, container, fly (default: only --executor)', parseList)
     .option('--docker-socket <path>', `container executor: Docker Engine API socket (path, unix:///path or tcp://host:port; default: $DOCKER_HOST, else ${DOCKER_SOCKET} if it exists, else ${PODMAN_SOCKET})`)
     .option('--container-image <image>', `container executor: image for requests without "image"`, DEFAULT_CONTAINER_IMAGE)
     .option('--publish-host <ip>', 'container executor: host address each container\'s PORT is published on (default: --host when it is an IP, else 127.0.0.1)')
+    .option('--fly-api-url <url>', 'fly executor: Fly Machines API base URL', DEFAULT_FLY_API_URL)
+    .option('--fly-logs-url <url>', 'fly executor: Fly logs API base URL', DEFAULT_FLY_LOGS_URL)
+    .option('--fly-app <name>', 'fly executor: the Fly app machines are created in (token from $FLY_API_TOKEN)')
+    .option('--fly-image <image>', 'fly executor: image for requests without "image"')
     .option('--inherit-env <names>', 'comma-separated agent variables children inherit (globs like LC_*)', parseList, DEFAULT_CONFIG.inheritEnv)
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto / X-Forwarded-Host', false)
     .option('--console-buffer <size>', 'bytes queued per console before its lines are dropped', parseSize, DEFAULT_CONFIG.consoleBufferBytes)
@@ -112,10 +122,13 @@ export function registerServe(program: Command): void {
     .option('--max-concurrent-downloads <n>', 'downloads at once; more wait their turn', parseCount(1, 1000), DEFAULT_LIMITS.maxConcurrentDownloads)
     .action(async (flags: ServeFlags) => {
       let tokens: string[];
+      let flyToken: string | undefined;
       try {
         tokens = collectTokens({ token: flags.token, tokenFile: flags.tokenFile, env: process.env });
         // Children never see the agent's token, even with --inherit-env '*'.
         delete process.env.PROCFILE_AGENT_TOKEN;
+        flyToken = process.env.FLY_API_TOKEN || undefined;
+        delete process.env.FLY_API_TOKEN;
       } catch (err) {
         exitOnConfigError(err);
       }
@@ -134,6 +147,11 @@ export function registerServe(program: Command): void {
         dockerSocket: flags.dockerSocket,
         containerImage: flags.containerImage,
         publishHost: flags.publishHost,
+        flyApiUrl: flags.flyApiUrl,
+        flyLogsUrl: flags.flyLogsUrl,
+        flyToken,
+        flyApp: flags.flyApp,
+        flyImage: flags.flyImage,
         inheritEnv: flags.inheritEnv,
         trustProxy: flags.trustProxy,
         logLevel: flags.logLevel,
@@ -146,7 +164,9 @@ export function registerServe(program: Command): void {
 
 /** Runs until SIGINT/SIGTERM: then stops every child gracefully and exits 0; a second SIGINT kills them. */
 async function serve(config: AgentConfig): Promise<void> {
-  let agent: Awaited<ReturnType<typeof startAgent>>;
+  // Loaded here, not at the top: client commands (ps, logs…) should not pay for koa, dockerode and the rest.
+  const { startAgent } = await import('../agent.js');
+  let agent: Agent;
   try {
     agent = await startAgent(config);
   } catch (err) {

@@ -2,11 +2,12 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { AgentError } from '../errors.js';
 import { ContainerExecutor, resolveEngineAddress } from './container/index.js';
+import { FlyExecutor } from './fly/index.js';
 import { LocalExecutor } from './local/index.js';
 import type { Executor } from './types.js';
 
-/** Executors this build knows (`fly` is another issue). */
-export const KNOWN_EXECUTORS = ['local', 'container'] as const;
+/** Executors this build knows. */
+export const KNOWN_EXECUTORS = ['local', 'container', 'fly'] as const;
 
 /** How long start-up waits for the container engine (version, leftover sweep) before going on without it. */
 const ENGINE_INIT_TIMEOUT_MS = 10_000;
@@ -27,6 +28,12 @@ export interface ExecutorConfig {
   containerImage?: string;
   /** `--publish-host`: where containers' PORT is published (default: the agent's host, else 127.0.0.1). */
   publishHost?: string;
+  /** Fly executor: Machines API and logs API base URLs, FLY_API_TOKEN, `--fly-app`, `--fly-image`. */
+  flyApiUrl?: string;
+  flyLogsUrl?: string;
+  flyToken?: string;
+  flyApp?: string;
+  flyImage?: string;
 }
 
 /** The enabled executor names, default first; throws a clear error for unknown names or a default not enabled. */
@@ -77,6 +84,19 @@ export async function buildExecutors(config: ExecutorConfig, logger: Logger): Pr
       await Promise.race([container.init(), timedOut]);
       clearTimeout(timer);
       executors.set(name, container);
+    } else if (name === 'fly') {
+      // Throws invalid_config (exit 2) without FLY_API_TOKEN or --fly-app.
+      const fly = new FlyExecutor({
+        apiUrl: config.flyApiUrl,
+        logsUrl: config.flyLogsUrl,
+        token: config.flyToken,
+        app: config.flyApp,
+        image: config.flyImage,
+        instance: config.dataDir,
+        logger,
+      });
+      await fly.removeLeftovers();
+      executors.set(name, fly);
     }
   }
   return executors;

@@ -35,7 +35,8 @@ export interface SourceCacheOptions {
   maxConcurrentDownloads?: number | undefined;
 }
 
-export const DEFAULT_CONCURRENT_DOWNLOADS = 4;
+export { DEFAULT_CONCURRENT_DOWNLOADS } from './limits.js';
+import { DEFAULT_CONCURRENT_DOWNLOADS } from './limits.js';
 
 interface Extraction {
   promise: Promise<void>;

@@ -42,3 +42,6 @@ export function resolveLimits(overrides: Partial<SourceLimits> = {}): SourceLimi
   }
   return limits;
 }
+
+/** Downloads running at once; more wait their turn (state `downloading`, `progress: null`). */
+export const DEFAULT_CONCURRENT_DOWNLOADS = 4;

@@ -9,8 +9,8 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import type { CreateRequest, RestartPolicy } from './create-request.js';
 import { FAILURE_STATES, failureStateFor, type ProcessState } from './states.js';
 
-export interface ProcessContext {
-  executor: Executor;
+/** What every process shares: the supervisor hands these down unchanged. */
+export interface ProcessSettings {
   sources: SourceCache;
   logger: Logger;
   stopTimeoutMs: number;
@@ -19,6 +19,10 @@ export interface ProcessContext {
   backoff?: BackoffOptions;
   /** Told about state changes, exits, restarts and downloaded bytes (metrics); must not throw. */
   observer?: ProcessObserver;
+}
+
+export interface ProcessContext extends ProcessSettings {
+  executor: Executor;
   /** Told the archive's sha256 once it is known (persistence keeps it to skip the download after a restart). */
   onSourceKnown?(proc: ManagedProcess, sha256: string): void;
 }

@@ -1,25 +1,14 @@
-import type { Logger } from 'pino';
 import { AgentError } from '../errors.js';
 import type { Executor } from '../executors/types.js';
-import type { SourceCache } from '../source/index.js';
-import type { BackoffOptions } from './backoff.js';
 import { slugOf, type CreateRequest } from './create-request.js';
-import { ManagedProcess, type ProcessFacts, type ProcessObserver } from './managed-process.js';
+import { ManagedProcess, type ProcessFacts, type ProcessSettings } from './managed-process.js';
 import { declare, type StateStore } from './state-store.js';
 import type { PortAllocator } from './ports.js';
 
-export interface SupervisorOptions {
+export interface SupervisorOptions extends ProcessSettings {
   executors: ReadonlyMap<string, Executor>;
   defaultExecutor: string;
-  sources: SourceCache;
   ports: PortAllocator;
-  logger: Logger;
-  stopTimeoutMs: number;
-  inheritedEnv: Record<string, string>;
-  consoleBufferBytes?: number;
-  backoff?: BackoffOptions;
-  /** Metrics hooks, handed to every process. */
-  observer?: ProcessObserver;
   /** Where declared processes are kept across restarts; absent with `serve --no-persist`. */
   store?: StateStore;
 }

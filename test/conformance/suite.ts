@@ -15,6 +15,10 @@ export interface ConformanceHooks {
   leftovers?: (agent: AgentProcess) => Promise<string[]>;
   /** After a failed test (agents are SIGKILLed in afterAll): remove whatever the agent's children left. */
   cleanup?: (agent: AgentProcess) => Promise<void>;
+  /** The executor delivers stdout and stderr as one stream (Fly's logs API): stderr lines may arrive as stdout. */
+  mergedOutput?: boolean;
+  /** Cases that cannot apply to this executor, by title, with the reason (shown in the skipped case's name). */
+  skip?: Record<string, string>;
 }
 
 interface Console {
@@ -43,6 +47,11 @@ function lines(frames: string[], stream?: string): string[] {
 
 export function defineConformanceSuite(name: string, agentArgs: string[], extraRequestFields: Record<string, unknown>, hooks: ConformanceHooks = {}): void {
   describe(`executor conformance: ${name}`, () => {
+    const test = (title: string, fn: () => Promise<void>): void => {
+      const reason = hooks.skip?.[title];
+      if (reason) it.skip(`${title} (skipped: ${reason})`, fn);
+      else it(title, fn);
+    };
     let files: FixtureServer;
     let source: string;
     let agent: AgentProcess;
@@ -102,7 +111,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       return Date.now() - began;
     }
 
-    it('walk-through: create → pending → running → console lines → delete → gone', async () => {
+    test('walk-through: create → pending → running → console lines → delete → gone', async () => {
       const doc = await create(agent, request('web', { env: { APP_NAME: 'conformance' } }));
       expect(doc.state).toBe('pending');
       expect(doc.executor).toBe(name);
@@ -112,7 +121,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       expect(typeof up.port).toBe('number');
       await waitFor(() => lines(console.frames).includes('to-err'), { what: 'both lines' });
       expect(lines(console.frames, 'stdout')).toContain(`hello from conformance on port ${up.port}`);
-      expect(lines(console.frames, 'stderr')).toContain('to-err');
+      expect(lines(console.frames, hooks.mergedOutput ? undefined : 'stderr')).toContain('to-err');
       const listed = await agent.api('/list-processes');
       expect(listed.body.processes.map((p: { slug: string }) => p.slug)).toContain(doc.slug);
       await timedDelete(agent, doc);
@@ -122,7 +131,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       if (hooks.leftovers) expect(await hooks.leftovers(agent)).toEqual([]);
     });
 
-    it('environment: agent (--inherit-env) < .env < Procfile prefixes < request env < PORT', async () => {
+    test('environment: agent (--inherit-env) < .env < Procfile prefixes < request env < PORT', async () => {
       const doc = await create(agent, request('env', { env: { OVERRIDE_BY_REQUEST: 'request', PORT: '3' } }));
       const up = await running(agent, doc);
       const console = attach(`${doc.attach}?tail=1500`);
@@ -139,7 +148,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       await timedDelete(agent, doc);
     });
 
-    it('restart: a crashing child is restarted with growing backoff delays', async () => {
+    test('restart: a crashing child is restarted with growing backoff delays', async () => {
       const doc = await create(agent, request('crash'));
       const states = new Set<string>();
       const last = await waitFor(async () => {
@@ -164,7 +173,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       await timedDelete(agent, doc);
     });
 
-    it('graceful stop: a child without a SIGTERM handler ends at once', async () => {
+    test('graceful stop: a child without a SIGTERM handler ends at once', async () => {
       const doc = await create(agent, request('plain'));
       const console = attach(`${doc.attach}?format=json`);
       await running(agent, doc);
@@ -178,7 +187,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       expect(exit).toMatch(/^exited (with code 143|on signal SIGTERM)$/);
     });
 
-    it('graceful stop: a child with a SIGTERM handler gets to finish it', async () => {
+    test('graceful stop: a child with a SIGTERM handler gets to finish it', async () => {
       const doc = await create(agent, request('handler'));
       const console = attach(`${doc.attach}?format=json`);
       await running(agent, doc);
@@ -193,7 +202,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       expect(lines(console.frames, 'agent')).toContain('exited with code 0');
     });
 
-    it('graceful stop: a child that ignores SIGTERM is killed when the grace period ends', async () => {
+    test('graceful stop: a child that ignores SIGTERM is killed when the grace period ends', async () => {
       const quick = await startAgentProcess({ args: [...agentArgs, '--stop-timeout', '1s'] });
       agents.push(quick);
       const doc = await create(quick, request('stubborn'));
@@ -210,7 +219,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       if (hooks.leftovers) expect(await hooks.leftovers(quick)).toEqual([]);
     });
 
-    it('output: every line in order, the last one without a newline included', async () => {
+    test('output: every line in order, the last one without a newline included', async () => {
       const doc = await create(agent, request('burst', { restart: 'never' }));
       // Attached while pending: every line arrives live, none from scrollback.
       const console = attach(doc.attach);
@@ -230,7 +239,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       await timedDelete(agent, doc);
     });
 
-    it('stdin: console text frames reach the child, one line each', async () => {
+    test('stdin: console text frames reach the child, one line each', async () => {
       const doc = await create(agent, request('echo'));
       await running(agent, doc);
       const console = attach(doc.attach);
@@ -242,7 +251,7 @@ export function defineConformanceSuite(name: string, agentArgs: string[], extraR
       await timedDelete(agent, doc);
     });
 
-    it('agent SIGINT stops every child and leaves nothing behind', async () => {
+    test('agent SIGINT stops every child and leaves nothing behind', async () => {
       const docs = await Promise.all(['web', 'handler'].map(async (type) => create(agent, request(type, { env: { APP_NAME: 'last' } }))));
       await Promise.all(docs.map((doc) => running(agent, doc)));
       expect(pidsWithEnv('CONFORMANCE_MARKER', marker).length).toBeGreaterThan(0);

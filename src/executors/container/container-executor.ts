@@ -7,7 +7,8 @@ import type { Child, ChildSpec, Executor } from '../types.js';
 import { ContainerChild } from './container-child.js';
 import { attachRaw, describeAddress, dockerFor, engineError, type EngineAddress } from './engine.js';
 
-export const DEFAULT_CONTAINER_IMAGE = 'localhost/busybox:latest';
+import { DEFAULT_CONTAINER_IMAGE } from './defaults.js';
+export { DEFAULT_CONTAINER_IMAGE };
 
 /** Labels every container of this executor carries (docs/executors.md#labels). */
 export const LABEL_SLUG = 'procfile-agent.slug';

@@ -7,8 +7,8 @@ import { AgentError, messageOf } from '../../errors.js';
 /** Where the Docker Engine API answers: a unix socket, or plain HTTP on host:port (`DOCKER_HOST=tcp://…`, no TLS). */
 export type EngineAddress = { socketPath: string } | { host: string; port: number };
 
-export const DOCKER_SOCKET = '/var/run/docker.sock';
-export const PODMAN_SOCKET = '/run/podman/podman.sock';
+import { DOCKER_SOCKET, PODMAN_SOCKET } from './defaults.js';
+export { DOCKER_SOCKET, PODMAN_SOCKET };
 
 /**
  * `--docker-socket` when given; else `DOCKER_HOST` when set; else Docker's socket when it exists; else Podman's
