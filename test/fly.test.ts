@@ -322,6 +322,27 @@ describe('fly executor in the agent', () => {
     await Promise.all([second.stop('SIGINT'), neighbour.stop('SIGINT')]);
   });
 
+  it('refuses an impossible guest size at create (400), and mounts a volume at /data', async () => {
+    const s = await sim();
+    const agent = await startAgentProcess({
+      args: ['--executor', 'fly', '--fly-api-url', s.apiUrl, '--fly-logs-url', s.logsUrl, '--fly-app', s.app, '--fly-image', 'sim/busybox'],
+      env: { FLY_API_TOKEN: s.token },
+    });
+    const base = { app: 'conformance', process_type: 'web', source_url: source, env: { APP_NAME: 'x' } };
+    const tooBig = await agent.api('/create-process', { json: { ...base, node: 'big', resources: { cpus: 3, memory_mb: 512 } } });
+    expect(tooBig.status).toBe(400);
+    expect(tooBig.body.code).toBe('invalid_resources');
+    expect(tooBig.body.error).toMatch(/vCPUs/);
+    expect((await agent.api('/process-status/conformance.big')).status).toBe(404);
+
+    const withVolume = await agent.api('/create-process', { json: { ...base, node: 'vol', volume: 'vol_abc123' } });
+    expect(withVolume.status).toBe(201);
+    await waitFor(async () => (await agent.api(withVolume.body.details)).body.state === 'running', { what: 'running' });
+    const create = s.requests.find((r) => r.method === 'POST' && r.path.endsWith('/machines'));
+    expect((create!.body as any).config.mounts).toEqual([{ volume: 'vol_abc123', path: '/data' }]);
+    await agent.stop('SIGINT');
+  });
+
   it('the token never reaches a child, even with --inherit-env *', async () => {
     const s = await sim();
     const agent = await startAgentProcess({

@@ -26,6 +26,8 @@ export interface ChildSpec {
   image?: string;
   resources?: ResourceRequest;
   region?: string;
+  /** Fly: an existing volume to mount at /data. */
+  volume?: string;
 }
 
 export interface OutputChunk {
@@ -53,6 +55,8 @@ export interface Executor {
   readonly name: string;
   prepare?(app: PreparedApp): Promise<void>;
   start(spec: ChildSpec): Promise<Child>;
+  /** Refuses, at create time, a request this executor can never run (e.g. a guest size Fly does not sell). */
+  validate?(spec: Pick<ChildSpec, 'image' | 'resources' | 'region' | 'volume'>): void;
   /** Forcefully ends every child now (second SIGINT); optional. */
   killAll?(): void;
   /** Facts for /healthz. */

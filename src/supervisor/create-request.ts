@@ -33,6 +33,7 @@ export const CreateRequestSchema = z.strictObject(
       })
       .optional(),
     region: requiredString('region').optional(),
+    volume: requiredString('volume').optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : undefined) },
 );

@@ -204,6 +204,7 @@ export class ManagedProcess {
       image: request.image,
       resources: request.resources,
       region: request.region,
+      volume: request.volume,
     };
   }
 

@@ -38,6 +38,7 @@ export class Supervisor {
     if (this.shuttingDown) throw new AgentError('shutting_down', 'the agent is shutting down', 503);
     const slug = slugOf(request);
     const executor = this.executorFor(request.executor);
+    executor.validate?.(request);
     if (this.processes.has(slug) || this.reserved.has(slug)) {
       throw new AgentError('slug_exists', `process ${slug} already exists`, 409);
     }

@@ -274,6 +274,13 @@ export async function startFlySim(options: FlySimOptions = {}): Promise<FlySim> 
       ctx.body = { error: `invalid guest: ${problem}` };
       return;
     }
+    // Fly mounts volumes by id (vol_…) at an absolute path; one volume per machine.
+    const badMount = (config.mounts ?? []).find((m) => !/^vol_[a-z0-9]+$/.test(m.volume) || !m.path.startsWith('/'));
+    if (badMount || (config.mounts?.length ?? 0) > 1) {
+      ctx.status = 422;
+      ctx.body = { error: `invalid mounts: ${badMount ? `volume ${JSON.stringify(badMount.volume)} at ${JSON.stringify(badMount.path)}` : 'at most one volume per machine'}` };
+      return;
+    }
     const init = config.init ?? {};
     if (!init.exec?.length && !init.entrypoint?.length && !init.cmd?.length) {
       ctx.status = 422;

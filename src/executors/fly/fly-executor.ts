@@ -60,10 +60,20 @@ export class FlyExecutor implements Executor {
     this.childOptions = { waitTimeoutS: 60, logPollMinMs: 64, logPollMaxMs: 4000, ...options.child };
   }
 
-  async start(spec: ChildSpec): Promise<Child> {
-    const guest = guestFor(spec.resources);
+  validate(spec: Pick<ChildSpec, 'image' | 'resources'>): void {
+    guestFor(spec.resources);
+    this.imageFor(spec);
+  }
+
+  private imageFor(spec: Pick<ChildSpec, 'image'>): string {
     const image = spec.image ?? this.image;
     if (!image) throw new AgentError('fly_image_missing', 'no image for the Fly machine: give "image" in the request or start the agent with --fly-image', 400);
+    return image;
+  }
+
+  async start(spec: ChildSpec): Promise<Child> {
+    const guest = guestFor(spec.resources);
+    const image = this.imageFor(spec);
     const config: FlyMachineConfig = {
       image,
       // The machine fetches and unpacks the source itself, then execs the Procfile command (boot.ts).
@@ -73,6 +83,7 @@ export class FlyExecutor implements Executor {
       // The agent supervises: Fly must not restart the machine on its own.
       restart: { policy: 'no' },
       metadata: { [META_SLUG]: spec.slug, [META_APP]: spec.app, [META_PROCESS_TYPE]: spec.processType, [META_AGENT]: this.instance },
+      ...(spec.volume ? { mounts: [{ volume: spec.volume, path: '/data' }] } : {}),
     };
     if (spec.port !== null) {
       config.services = [
