@@ -36,24 +36,7 @@ export async function startAgent(config: AgentConfig, logger = pino({ level: con
   const allowSource = compileAllowList(config.allowSource);
   const dataDir = path.resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const executors = await buildExecutors(
-    {
-      executors: config.executors,
-      defaultExecutor: config.executor,
-      dataDir,
-      host: config.host,
-      stopTimeoutMs: config.stopTimeoutMs,
-      dockerSocket: config.dockerSocket,
-      containerImage: config.containerImage,
-      publishHost: config.publishHost,
-      flyApiUrl: config.flyApiUrl,
-      flyLogsUrl: config.flyLogsUrl,
-      flyToken: config.flyToken,
-      flyApp: config.flyApp,
-      flyImage: config.flyImage,
-    },
-    logger,
-  );
+  const executors = await buildExecutors({ ...config, defaultExecutor: config.executor, dataDir }, logger);
   const local = executors.get('local') as LocalExecutor | undefined;
   const killGuarantee = local?.killGuarantee ?? detectKillGuarantee();
   if (local && killGuarantee !== 'pidns') {

@@ -1,3 +1,4 @@
+import type { AgentConfig } from '../config.js';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { AgentError } from '../errors.js';
@@ -12,29 +13,16 @@ export const KNOWN_EXECUTORS = ['local', 'container', 'fly'] as const;
 /** How long start-up waits for the container engine (version, leftover sweep) before going on without it. */
 const ENGINE_INIT_TIMEOUT_MS = 10_000;
 
-export interface ExecutorConfig {
-  /** Executors to enable; default: only `defaultExecutor`. */
-  executors?: string[];
+/** What building executors needs from the agent's configuration (src/config.ts documents each field). */
+export type ExecutorConfig = Pick<
+  AgentConfig,
+  'executors' | 'host' | 'stopTimeoutMs' | 'dockerSocket' | 'containerImage' | 'publishHost' | 'flyApiUrl' | 'flyLogsUrl' | 'flyToken' | 'flyApp' | 'flyImage'
+> & {
   /** For requests without `executor`; must be enabled. */
   defaultExecutor: string;
-  /** Absolute data dir: the container executor labels its containers with it. */
+  /** Absolute data dir: containers and machines are labelled with it. */
   dataDir: string;
-  /** The agent's listen address: container ports are published on it when it is an IP address. */
-  host: string;
-  stopTimeoutMs: number;
-  /** `--docker-socket`: a socket path, `unix:///path` or `tcp://host:port`. */
-  dockerSocket?: string;
-  /** `--container-image`: for requests without `image`. */
-  containerImage?: string;
-  /** `--publish-host`: where containers' PORT is published (default: the agent's host, else 127.0.0.1). */
-  publishHost?: string;
-  /** Fly executor: Machines API and logs API base URLs, FLY_API_TOKEN, `--fly-app`, `--fly-image`. */
-  flyApiUrl?: string;
-  flyLogsUrl?: string;
-  flyToken?: string;
-  flyApp?: string;
-  flyImage?: string;
-}
+};
 
 /** The enabled executor names, default first; throws a clear error for unknown names or a default not enabled. */
 export function enabledExecutorNames(config: Pick<ExecutorConfig, 'executors' | 'defaultExecutor'>): string[] {

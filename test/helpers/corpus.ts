@@ -282,17 +282,8 @@ export function rawRequest(
       headers['content-length'] = String(options.body.length);
     }
     const req = http.request({ host: url.hostname, port: url.port, method: options.method, path: options.path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      void readBody(res).then((body) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, ...body });
         req.destroy();
       });
     });
@@ -322,17 +313,8 @@ export function rawUpgrade(base: string, pathname: string, options: { headers?: 
       resolve({ status: 101, headers: {}, text: '', json: undefined, protocol });
     });
     ws.once('unexpected-response', (request, res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, protocol: '' });
+      void readBody(res).then((body) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, ...body, protocol: '' });
         request.destroy();
       });
     });
@@ -340,4 +322,16 @@ export function rawUpgrade(base: string, pathname: string, options: { headers?: 
       if (ws.readyState !== ws.OPEN) reject(err);
     });
   });
+}
+
+/** The whole body of an answer, as text and (when it parses) JSON. */
+async function readBody(res: AsyncIterable<Buffer>): Promise<{ text: string; json: unknown }> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return { text, json: JSON.parse(text) };
+  } catch {
+    return { text, json: undefined };
+  }
 }
