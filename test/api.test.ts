@@ -154,6 +154,15 @@ describe('create refuses bad requests with {error, code}', () => {
   });
 });
 
+describe('output channels', () => {
+  it('prints nothing on stdout; its log lines on stderr are JSON with the request id', async () => {
+    await agent.api('/', { headers: { 'X-Request-Id': 'log-check-1' } });
+    await waitFor(() => agent.logs.some((entry) => entry.requestId === 'log-check-1'), { what: 'the request log line' });
+    expect(agent.stdout()).toBe('');
+    expect(agent.logs.filter((entry) => 'raw' in entry)).toEqual([]);
+  });
+});
+
 describe('unknown slugs', () => {
   it('status → 404 not_found', async () => {
     const { status, body } = await agent.api('/process-status/nope.nope');
