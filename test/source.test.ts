@@ -26,6 +26,7 @@ import {
   makeZip,
   startArchiveServer,
 } from './helpers/archives.js';
+import { waitFor } from './helpers/wait.js';
 
 const HELLO = path.join(FIXTURE_APPS, 'hello');
 
@@ -456,6 +457,59 @@ describe('SourceCache: cache', () => {
     if (stayer.status === 'fulfilled') expect((await readdir(path.join(stayer.value.tree, 'g'))).length).toBe(2000);
     // The quitter either left the shared extraction (aborted) or had already got the finished tree.
     if (quitter.status === 'rejected') expect((quitter.reason as AgentError).code).toBe('aborted');
+    await expectContained();
+  });
+
+  it('overlapping fetches of one URL share one download; a later fetch downloads again', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    server.serve('/coalesce.tgz', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': String(tgzBytes.length) });
+      // Held back until every fetch below has joined, so they surely overlap.
+      void gate.then(() => res.end(tgzBytes));
+    });
+    const c = cache();
+    const phases: string[][] = [[], [], []];
+    const progress: Progress[] = [];
+    const fetches = phases.map((seen, i) =>
+      c.fetch(server.url('/coalesce.tgz'), { onPhase: (p) => seen.push(p), onProgress: i === 2 ? (p) => progress.push(p) : undefined }),
+    );
+    await waitFor(() => server.hits('/coalesce.tgz') === 1, { what: 'the one request' });
+    release();
+    const results = await Promise.all(fetches);
+    expect(server.hits('/coalesce.tgz')).toBe(1);
+    expect(new Set(results.map((r) => r.tree)).size).toBe(1);
+    expect(results.map((r) => r.cached)).toEqual([false, true, true]);
+    for (const seen of phases) expect(seen).toEqual(['downloading', 'unpacking']);
+    expect(progress.at(-1)).toEqual({ bytes: tgzBytes.length, total: tgzBytes.length });
+
+    await c.fetch(server.url('/coalesce.tgz'));
+    expect(server.hits('/coalesce.tgz')).toBe(2);
+    await expectContained();
+  });
+
+  it('a shared download goes on while one fetch stays, and stops when the last one aborts', async () => {
+    server.serve('/slow-shared', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-tar' });
+      res.write(tarBytes.subarray(0, 512));
+      // Never finished: only an abort ends these fetches.
+    });
+    const c = cache();
+    const first = new AbortController();
+    const second = new AbortController();
+    const a = failure(c.fetch(server.url('/slow-shared'), { signal: first.signal }));
+    const b = failure(c.fetch(server.url('/slow-shared'), { signal: second.signal }));
+    await waitFor(() => server.hits('/slow-shared') === 1, { what: 'the one request' });
+    first.abort();
+    expect((await a).code).toBe('aborted');
+    // The other fetch still holds the download: a third joins it instead of sending a second request.
+    const third = new AbortController();
+    const c3 = failure(c.fetch(server.url('/slow-shared'), { signal: third.signal }));
+    second.abort();
+    third.abort();
+    expect((await b).code).toBe('aborted');
+    expect((await c3).code).toBe('aborted');
+    expect(server.hits('/slow-shared')).toBe(1);
     await expectContained();
   });
 

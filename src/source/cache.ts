@@ -38,10 +38,20 @@ export interface SourceCacheOptions {
 export { DEFAULT_CONCURRENT_DOWNLOADS } from './limits.js';
 import { DEFAULT_CONCURRENT_DOWNLOADS } from './limits.js';
 
-interface Extraction {
-  promise: Promise<void>;
+/** Work several callers wait for; it is cancelled only when every waiter has given up (see `wait`). */
+interface SharedJob<T> {
+  promise: Promise<T>;
   controller: AbortController;
   waiters: number;
+}
+
+type Extraction = SharedJob<void>;
+
+/** A download (and unpack) of one URL that concurrent fetches of the same URL join instead of repeating. */
+interface SharedFetch extends SharedJob<FetchedSource> {
+  phase: SourcePhase;
+  progress: Progress | undefined;
+  listeners: Set<FetchOptions>;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -58,6 +68,8 @@ export class SourceCache {
   private readonly treesDir: string;
   // One extraction per sha256 in this process; the rename makes a second process harmless too.
   private readonly inflight = new Map<string, Extraction>();
+  /** Downloads in flight by URL, for fetches of the same URL to join. */
+  private readonly fetching = new Map<string, SharedFetch>();
   private running = 0;
   private readonly allowSource: SourceAllowList | undefined;
   /** Download slots; waiting for one is cancelled by the fetch's signal. */
@@ -83,19 +95,68 @@ export class SourceCache {
     return (await isDirectory(tree)) ? tree : null;
   }
 
+  /**
+   * The tree of the archive at `url`. Fetches of one URL that overlap share one download: a burst of creates from
+   * one archive costs one request, not one each. A fetch that starts after the shared one ended downloads again,
+   * so a changed archive behind the same URL is always seen.
+   */
   async fetch(url: string, opts: FetchOptions = {}): Promise<FetchedSource> {
     const parsed = parseSourceUrl(url);
     if (this.allowSource && !this.allowSource(parsed)) throw notAllowedError(parsed);
     throwIfAborted(opts.signal);
+    let job = this.fetching.get(parsed.href);
+    const joined = job !== undefined && !job.controller.signal.aborted;
+    if (!joined) job = this.startFetch(parsed);
+    const shared = job!;
+    shared.listeners.add(opts);
+    // Join before announcing the phase: a listener reacting to it (even by aborting) must find us counted.
+    const waiting = wait(shared, opts.signal);
+    waiting.catch(() => undefined);
+    opts.onPhase?.(shared.phase);
+    if (shared.progress) opts.onProgress?.(shared.progress);
+    try {
+      const fetched = await waiting;
+      return joined ? { ...fetched, cached: true } : fetched;
+    } finally {
+      shared.listeners.delete(opts);
+    }
+  }
+
+  private startFetch(url: URL): SharedFetch {
+    // `promise` is set right below: it needs the job for its listeners.
+    const job = { controller: new AbortController(), waiters: 0, phase: 'downloading', progress: undefined, listeners: new Set() } as Omit<
+      SharedFetch,
+      'promise'
+    > as SharedFetch;
+    const signal = job.controller.signal;
+    const shared: FetchOptions = {
+      signal,
+      onProgress: (progress) => {
+        job.progress = progress;
+        for (const l of job.listeners) l.onProgress?.(progress);
+      },
+      onPhase: (phase) => {
+        job.phase = phase;
+        for (const l of job.listeners) l.onPhase?.(phase);
+      },
+    };
+    job.promise = this.download(url, shared).finally(() => {
+      if (this.fetching.get(url.href) === job) this.fetching.delete(url.href);
+    });
+    job.promise.catch(() => undefined);
+    this.fetching.set(url.href, job);
+    return job;
+  }
+
+  private async download(url: URL, opts: FetchOptions): Promise<FetchedSource> {
     this.running += 1;
     try {
       await mkdir(this.tmpDir, { recursive: true });
       await mkdir(this.treesDir, { recursive: true });
-      opts.onPhase?.('downloading');
       const release = await this.downloadSlots.acquire(opts.signal);
       let downloaded: Downloaded;
       try {
-        downloaded = await download(parsed, this.tmpDir, this.limits, { ...opts, allow: this.allowSource });
+        downloaded = await download(url, this.tmpDir, this.limits, { ...opts, allow: this.allowSource });
       } finally {
         release();
       }
@@ -190,12 +251,12 @@ export class SourceCache {
 }
 
 /**
- * Waits for a shared extraction. A waiter that aborts leaves at once, unless it is the last one: then the
- * extraction is cancelled and the waiter returns only after its scratch files are gone.
+ * Waits for shared work (a download, an extraction). A waiter that aborts leaves at once, unless it is the last
+ * one: then the work is cancelled and the waiter returns only after its scratch files are gone.
  */
-function wait(job: Extraction, signal: AbortSignal | undefined): Promise<void> {
+function wait<T>(job: SharedJob<T>, signal: AbortSignal | undefined): Promise<T> {
   job.waiters += 1;
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     let done = false;
     const finish = (): boolean => {
       if (done) return false;
@@ -222,7 +283,7 @@ function wait(job: Extraction, signal: AbortSignal | undefined): Promise<void> {
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     job.promise.then(
-      () => finish() && resolve(),
+      (value) => finish() && resolve(value),
       (err: unknown) => finish() && reject(err),
     );
   });
