@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { ConsoleHub } from '../console/index.js';
 import { AgentError, messageOf } from '../errors.js';
 import type { Child, ChildSpec, ExitStatus, Executor } from '../executors/types.js';
-import { loadApp, mergeEnv } from '../procfile/index.js';
+import { mergeEnv, type AppCache } from '../procfile/index.js';
 import type { Progress, SourceCache } from '../source/index.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import type { CreateRequest, RestartPolicy } from './create-request.js';
@@ -23,6 +23,8 @@ export interface ProcessSettings {
 
 export interface ProcessContext extends ProcessSettings {
   executor: Executor;
+  /** Parsed Procfiles, shared by every process of the supervisor. */
+  apps: AppCache;
   /** Told the archive's sha256 once it is known (persistence keeps it to skip the download after a restart). */
   onSourceKnown?(proc: ManagedProcess, sha256: string): void;
 }
@@ -180,7 +182,7 @@ export class ManagedProcess {
   private async prepare(): Promise<ChildSpec> {
     const { request, ctx } = this;
     const fetched = await this.fetchSource();
-    const app = await loadApp(fetched.tree);
+    const app = await ctx.apps.load(fetched.tree);
     const entry = app.procfile.get(request.process_type);
     if (!entry) {
       const known = [...app.procfile.keys()].join(', ') || 'none';

@@ -1,4 +1,5 @@
 import { AgentError } from '../errors.js';
+import { AppCache } from '../procfile/index.js';
 import type { Executor } from '../executors/types.js';
 import { slugOf, type CreateRequest } from './create-request.js';
 import { ManagedProcess, type ProcessFacts, type ProcessSettings } from './managed-process.js';
@@ -18,6 +19,7 @@ export class Supervisor {
   /** Map keeps insertion order, which is the listing's creation order (DESIGN §1). */
   private readonly processes = new Map<string, ManagedProcess>();
   private readonly reserved = new Set<string>();
+  private readonly apps = new AppCache();
   private shuttingDown = false;
 
   constructor(private readonly options: SupervisorOptions) {}
@@ -46,7 +48,7 @@ export class Supervisor {
     this.reserved.add(slug);
     try {
       const port = await this.options.ports.allocate();
-      const proc = new ManagedProcess(request, port, { ...this.options, executor, onSourceKnown: (p) => void this.persist(p).catch(() => undefined) }, facts);
+      const proc = new ManagedProcess(request, port, { ...this.options, executor, apps: this.apps, onSourceKnown: (p) => void this.persist(p).catch(() => undefined) }, facts);
       try {
         // Declared on disk before it runs: a create that answered 201 survives an agent restart.
         await this.persist(proc);
@@ -96,7 +98,7 @@ export class Supervisor {
       process_type: '',
       source_url: '',
     };
-    const proc = new ManagedProcess(placeholder, null, { ...this.options, executor: this.executorFor(undefined) }, { origin: 'watch-dir', slug });
+    const proc = new ManagedProcess(placeholder, null, { ...this.options, executor: this.executorFor(undefined), apps: this.apps }, { origin: 'watch-dir', slug });
     this.processes.set(slug, proc);
     proc.markInvalid(error);
   }
