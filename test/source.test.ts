@@ -513,6 +513,34 @@ describe('SourceCache: cache', () => {
     await expectContained();
   });
 
+  it('unpacks a tar while it downloads: an archive refused by its first entry fails before the download ends', async () => {
+    const tarball = await makeTar([
+      { name: '../evil.txt', content: 'x' },
+      { name: 'Procfile', content: 'web: echo hi\n' },
+    ]);
+    server.serve('/refused-early.tar', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': String(tarball.length + 1_000_000) });
+      // The first entry, then nothing more: the rest of the "archive" never comes.
+      res.write(tarball.subarray(0, 1024));
+    });
+    const err = await failure(cache().fetch(server.url('/refused-early.tar')));
+    expect(err.code).toBe('unpack_refused_entry');
+    expect(err.message).toMatch(/evil/);
+    await expectContained();
+  });
+
+  it('a tree unpacked while downloading is the same as one unpacked from the file', async () => {
+    const many = Array.from({ length: 300 }, (_, i) => ({ name: `app/d${i % 7}/f${i}.txt`, content: `file ${i}\n`.repeat(i) }));
+    const body = await makeTarGz([{ name: 'app/Procfile', content: 'web: echo hi\n' }, ...many]);
+    const streamed = await cache().fetch(server.serve('/streamed.tgz', { body, type: 'application/gzip' }));
+    // A zip of the same entries has no streaming path: compare both trees entry for entry.
+    const zipped = await new SourceCache({ dataDir: path.join(parent, 'data', 'other') }).fetch(
+      server.serve('/same.zip', { body: makeZip([{ name: 'app/Procfile', content: 'web: echo hi\n' }, ...many]), type: 'application/zip' }),
+    );
+    expect(await listTree(streamed.tree)).toEqual(await listTree(zipped.tree));
+    expect(await readFile(path.join(streamed.tree, 'app/d3/f150.txt'), 'utf8')).toBe('file 150\n'.repeat(150));
+  });
+
   it('sweepTemp removes scratch files a crashed agent left behind', async () => {
     const c = cache();
     await c.fetch(server.serve('/sweep.tar', { body: tarBytes }));

@@ -7,6 +7,7 @@ import { detectFormat } from './format.js';
 import { resolveLimits, type SourceLimits } from './limits.js';
 import { notAllowedError, type SourceAllowList } from './allow.js';
 import { Slots } from './queue.js';
+import { StreamingUnpack } from './streaming-unpack.js';
 import { unpackArchive } from './unpack.js';
 import { parseSourceUrl } from './url.js';
 
@@ -55,6 +56,8 @@ interface SharedFetch extends SharedJob<FetchedSource> {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/** URLs whose last archive is remembered (see `worthStreaming`). */
+const REMEMBERED_URLS = 1024;
 
 /**
  * Downloads source archives and unpacks each distinct archive (by sha256 of its bytes) once, into
@@ -70,6 +73,8 @@ export class SourceCache {
   private readonly inflight = new Map<string, Extraction>();
   /** Downloads in flight by URL, for fetches of the same URL to join. */
   private readonly fetching = new Map<string, SharedFetch>();
+  /** The sha256 each URL last downloaded to, most recent last. */
+  private readonly lastSha256 = new Map<string, string>();
   private running = 0;
   private readonly allowSource: SourceAllowList | undefined;
   /** Download slots; waiting for one is cancelled by the fetch's signal. */
@@ -154,15 +159,62 @@ export class SourceCache {
       await mkdir(this.tmpDir, { recursive: true });
       await mkdir(this.treesDir, { recursive: true });
       const release = await this.downloadSlots.acquire(opts.signal);
+      const streaming = (await this.worthStreaming(url)) ? new StreamingUnpack(this.tmpDir, this.limits, opts.signal) : undefined;
       let downloaded: Downloaded;
       try {
-        downloaded = await download(url, this.tmpDir, this.limits, { ...opts, allow: this.allowSource });
+        downloaded = await download(url, this.tmpDir, this.limits, { ...opts, allow: this.allowSource, sink: streaming?.input });
+      } catch (err) {
+        await streaming?.result.catch(() => undefined);
+        throw err;
       } finally {
         release();
       }
+      this.remember(url, downloaded.sha256);
+      if (streaming && (await streaming.streams)) opts.onPhase?.('unpacking');
+      const unpacked = await streaming?.result.catch(async (err: unknown) => {
+        await rm(downloaded.file, { force: true });
+        throw err;
+      });
+      if (unpacked) return await this.adopt(downloaded, unpacked, opts.signal);
       return await this.materialize(downloaded, opts);
     } finally {
       this.running -= 1;
+    }
+  }
+
+  /**
+   * Unpacking while downloading pays off unless the URL's last archive is unpacked already: then the bytes are
+   * most likely the same, and unpacking them again would only be thrown away.
+   */
+  private async worthStreaming(url: URL): Promise<boolean> {
+    const sha256 = this.lastSha256.get(url.href);
+    return sha256 === undefined || !(await isDirectory(this.treePath(sha256)));
+  }
+
+  private remember(url: URL, sha256: string): void {
+    this.lastSha256.delete(url.href);
+    this.lastSha256.set(url.href, sha256);
+    if (this.lastSha256.size > REMEMBERED_URLS) this.lastSha256.delete(this.lastSha256.keys().next().value!);
+  }
+
+  /** Installs a tree unpacked while downloading as `trees/<sha256>`, unless an identical one got there first. */
+  private async adopt(downloaded: Downloaded, dir: string, signal: AbortSignal | undefined): Promise<FetchedSource> {
+    const { sha256 } = downloaded;
+    const tree = this.treePath(sha256);
+    // Archives are not kept: the tree is what gets used, and keeping both would double the disk cost.
+    await rm(downloaded.file, { force: true });
+    try {
+      throwIfAborted(signal);
+      if (await isDirectory(tree)) return { sha256, tree, cached: true };
+      await rename(dir, tree);
+      return { sha256, tree, cached: false };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Another fetch finished the same archive first: its tree is identical, ours is discarded below.
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isDirectory(tree))) return { sha256, tree, cached: true };
+      throw err;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   }
 

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import got, { RequestError, type Response } from 'got';
-import type { AgentError } from '../errors.js';
+import { isAgentError, type AgentError } from '../errors.js';
 import { abortedError, sourceError, throwIfAborted } from './errors.js';
 import { IDLE_TIMEOUT_MS, type SourceLimits } from './limits.js';
 import { notAllowedError, type SourceAllowList } from './allow.js';
@@ -31,6 +31,11 @@ export interface DownloadOptions {
   onProgress?: ((p: Progress) => void) | undefined;
   /** `--allow-source`, checked again on every redirect so an open redirect cannot lead elsewhere. */
   allow?: SourceAllowList | undefined;
+  /**
+   * Also gets every byte, with backpressure: ended after the last one, destroyed when the download fails. An
+   * error it emits (an AgentError) fails the download with that error.
+   */
+  sink?: Writable | undefined;
 }
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -42,7 +47,7 @@ const ACCEPT = 'application/x-tar, application/gzip, application/zip, applicatio
  * memory. Every failure removes the partial file before rejecting.
  */
 export async function download(url: URL, tmpDir: string, limits: SourceLimits, opts: DownloadOptions = {}): Promise<Downloaded> {
-  const { signal, onProgress } = opts;
+  const { signal, onProgress, sink } = opts;
   throwIfAborted(signal);
 
   const file = path.join(tmpDir, `download-${randomBytes(8).toString('hex')}`);
@@ -140,9 +145,11 @@ export async function download(url: URL, tmpDir: string, limits: SourceLimits, o
       }
       hash.update(chunk);
       report(false);
-      callback(null, chunk);
+      if (!sink || sink.write(chunk)) callback(null, chunk);
+      else sink.once('drain', () => callback(null, chunk));
     },
   });
+  sink?.on('error', (err) => fail(isAgentError(err) ? err : sourceError('unpack_failed', `could not unpack: ${err.message}`, err)));
 
   const onAbort = (): void => fail(abortedError());
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -154,8 +161,10 @@ export async function download(url: URL, tmpDir: string, limits: SourceLimits, o
   try {
     await pipeline(request, meter, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
+    const error = failure ?? describeFailure(err, url, shown, responded, idle);
+    sink?.destroy(error);
     await rm(file, { force: true });
-    throw failure ?? describeFailure(err, url, shown, responded, idle);
+    throw error;
   } finally {
     clearTimeout(timer);
     clearTimeout(trailing);
@@ -164,9 +173,11 @@ export async function download(url: URL, tmpDir: string, limits: SourceLimits, o
   }
   // An abort that raced the last chunk still wins: the caller has stopped caring about this download.
   if (signal?.aborted) {
+    sink?.destroy(abortedError());
     await rm(file, { force: true });
     throw abortedError();
   }
+  sink?.end();
   report(true);
   return { file, sha256: hash.digest('hex'), bytes, contentType, contentEncoding };
 }

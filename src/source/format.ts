@@ -23,7 +23,7 @@ export function formatFromContentType(contentType: string | null): ArchiveFormat
   return null;
 }
 
-type Sniffed = { format: ArchiveFormat; strong: boolean } | { unsupported: string } | { empty: true } | null;
+export type Sniffed = { format: ArchiveFormat; strong: boolean } | { unsupported: string } | { empty: true } | null;
 
 const UNSUPPORTED: [string, number[]][] = [
   ['bzip2', [0x42, 0x5a, 0x68]],
@@ -34,20 +34,27 @@ const UNSUPPORTED: [string, number[]][] = [
   ['lzip', [0x4c, 0x5a, 0x49, 0x50]],
 ];
 
-/**
- * Reads the signature of a file. gzip, zip and ustar/GNU tar signatures are "strong" (they cannot be mistaken);
- * a magic-less (v7) tar is only recognised by a valid header checksum, which is weak.
- */
+/** How many leading bytes `sniffHead` needs to decide (one tar header block). */
+export const SNIFF_BYTES = 512;
+
+/** Reads the signature of a file (see `sniffHead`). */
 export async function sniffFormat(file: string): Promise<Sniffed> {
   const fh = await open(file, 'r');
-  let head: Buffer;
   try {
-    const buf = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    head = buf.subarray(0, bytesRead);
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
+    return sniffHead(buf.subarray(0, bytesRead));
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * The format the first bytes of an archive show. gzip, zip and ustar/GNU tar signatures are "strong" (they cannot
+ * be mistaken); a magic-less (v7) tar is only recognised by a valid header checksum, which is weak.
+ */
+export function sniffHead(bytes: Buffer): Sniffed {
+  const head = bytes.subarray(0, SNIFF_BYTES);
   if (head.length === 0) return { empty: true };
   const starts = (sig: number[]): boolean => head.length >= sig.length && sig.every((b, i) => head[i] === b);
   if (starts([0x1f, 0x8b])) return { format: 'tar.gz', strong: true };
@@ -57,7 +64,7 @@ export async function sniffFormat(file: string): Promise<Sniffed> {
   }
   if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar') return { format: 'tar', strong: true };
   for (const [name, sig] of UNSUPPORTED) if (starts(sig)) return { unsupported: name };
-  if (head.length === 512 && (head.every((b) => b === 0) || tarChecksumValid(head))) return { format: 'tar', strong: false };
+  if (head.length === SNIFF_BYTES && (head.every((b) => b === 0) || tarChecksumValid(head))) return { format: 'tar', strong: false };
   return null;
 }
 

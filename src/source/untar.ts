@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar, { type Header } from 'tar-stream';
 import { isAgentError } from '../errors.js';
@@ -6,13 +7,20 @@ import { sourceError } from './errors.js';
 import { refused } from './entry-path.js';
 import type { TreeWriter } from './tree-writer.js';
 
-/** Streams a (gzipped) tar through the writer; nothing is buffered beyond tar-stream's own chunking. */
-export async function extractTar(file: string, gzipped: boolean, writer: TreeWriter): Promise<void> {
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/** Streams a (gzipped) tar file through the writer; nothing is buffered beyond tar-stream's own chunking. */
+export function extractTar(file: string, gzipped: boolean, writer: TreeWriter): Promise<void> {
+  // Big chunks: per-chunk costs (stream callbacks, tar-stream parsing, garbage) dominate small-file archives.
+  return extractTarStream(createReadStream(file, { highWaterMark: READ_CHUNK_BYTES }), gzipped, writer);
+}
+
+/** Streams (gzipped) tar bytes through the writer; `read` is destroyed when this returns. */
+export async function extractTarStream(read: Readable, gzipped: boolean, writer: TreeWriter): Promise<void> {
   // Magic-less (v7) tars are accepted: every header's checksum is still verified by tar-stream.
   // (Missing from tar-stream's bundled typings, hence the cast.)
   const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
-  const read = createReadStream(file);
-  const gunzip = gzipped ? createGunzip() : null;
+  const gunzip = gzipped ? createGunzip({ chunkSize: READ_CHUNK_BYTES }) : null;
   let gzipError: Error | null = null;
   // Entry streams die with a generic "Stream was destroyed"; the reason is what the extractor itself failed with.
   let tarError: Error | null = null;
