@@ -2,36 +2,15 @@
  * Console pipeline benchmarks (issue: console): capture into the ring vs a bare split, delivery to one WebSocket
  * attacher, and fan-out to 100 attachers with and without one that never reads.
  */
-import { spawn } from 'node:child_process';
 import WebSocket from 'ws';
 import { ConsoleHub } from '../src/console/index.js';
 import { LocalExecutor } from '../src/executors/local/index.js';
 import { serveProcfile } from './archive-server.js';
-import { median, rssMiB, startBenchAgent, timeIt, type Row } from './lib.js';
+import { bareSplit, median, rssMiB, startBenchAgent, timeIt, type Row } from './lib.js';
 
 const LINES = 1_000_000;
 /** `seq -f %099.0f` prints 99 digits + newline: 100-byte numbered lines, from C, faster than we can read them. */
 const generator = (n: number) => `seq -f '%099.0f' 1 ${n}`;
-
-/** The limit: a bare node reader of the same pipe that splits lines and nothing else. */
-function bareSplit(): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', generator(LINES)], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let lines = 0;
-    let tail = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      let start = 0;
-      for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-        const line = start === 0 && tail ? tail + chunk.toString('utf8', 0, nl) : chunk.toString('utf8', start, nl);
-        if (line.length > 0) lines += 1;
-        tail = '';
-        start = nl + 1;
-      }
-      tail = chunk.toString('utf8', start);
-    });
-    child.on('close', () => resolve(lines));
-  });
-}
 
 /** Ours: the local executor (with its kill guarantee wrapper) feeding a ConsoleHub, exactly as the agent does. */
 async function agentCapture(executor: LocalExecutor): Promise<number> {
@@ -60,7 +39,7 @@ async function capture(runs: number): Promise<Row> {
   const limit: number[] = [];
   for (let i = 0; i < runs; i++) {
     // Interleaved so drift in machine load hits both sides alike.
-    limit.push(await timeIt(async () => assertLines(await bareSplit(), LINES)));
+    limit.push(await timeIt(async () => assertLines(await bareSplit(generator(LINES)), LINES)));
     ours.push(await timeIt(async () => assertLines(await agentCapture(executor), LINES)));
   }
   const oursMs = median(ours);
