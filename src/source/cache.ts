@@ -206,13 +206,7 @@ export class SourceCache {
     try {
       throwIfAborted(signal);
       if (await isDirectory(tree)) return { sha256, tree, cached: true };
-      await rename(dir, tree);
-      return { sha256, tree, cached: false };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // Another fetch finished the same archive first: its tree is identical, ours is discarded below.
-      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isDirectory(tree))) return { sha256, tree, cached: true };
-      throw err;
+      return { sha256, tree, cached: !(await installTree(dir, tree)) };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -276,16 +270,7 @@ export class SourceCache {
         const format = await detectFormat(downloaded.file, downloaded.contentType, downloaded.contentEncoding);
         dest = await mkdtemp(path.join(this.tmpDir, 'unpack-'));
         await unpackArchive(downloaded.file, format, dest, this.limits, controller.signal);
-        // mkdtemp makes 0700; the tree must be readable by e.g. a container user with another uid.
-        await chmod(dest, 0o755);
-        try {
-          await rename(dest, tree);
-          dest = undefined;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          // Another process finished the same archive first: its tree is identical, ours is discarded below.
-          if (!((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isDirectory(tree)))) throw err;
-        }
+        if (await installTree(dest, tree)) dest = undefined;
       } catch (err) {
         if (isAgentError(err)) throw err;
         throw sourceError('unpack_failed', `could not unpack the archive: ${err instanceof Error ? err.message : String(err)}`, err);
@@ -339,6 +324,23 @@ function wait<T>(job: SharedJob<T>, signal: AbortSignal | undefined): Promise<T>
       (err: unknown) => finish() && reject(err),
     );
   });
+}
+
+/**
+ * Moves a complete scratch tree to `trees/<sha256>` by an atomic rename. False when another fetch or process
+ * installed the same archive first: its tree is identical, and the caller discards `dest`.
+ */
+async function installTree(dest: string, tree: string): Promise<boolean> {
+  // mkdtemp makes 0700; the tree must be readable by e.g. a container user with another uid.
+  await chmod(dest, 0o755);
+  try {
+    await rename(dest, tree);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code === 'ENOTEMPTY' || code === 'EEXIST') && (await isDirectory(tree))) return false;
+    throw err;
+  }
 }
 
 async function isDirectory(p: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { isAgentError } from '../errors.js';
@@ -53,8 +53,6 @@ export class StreamingUnpack {
     try {
       const writer = await TreeWriter.open(dest, this.limits, this.signal);
       await extractTarStream(Readable.from(prepend(head, chunks)), sniffed.format === 'tar.gz', writer);
-      // mkdtemp makes 0700; the tree must be readable by e.g. a container user with another uid.
-      await chmod(dest, 0o755);
       return dest;
     } catch (err) {
       await rm(dest, { recursive: true, force: true });
