@@ -58,8 +58,11 @@ export interface BenchAgent {
 /** The real agent binary on an ephemeral port, as users run it. */
 export async function startBenchAgent(args: string[] = [], home?: string): Promise<BenchAgent> {
   home ??= await mkdtemp(path.join(os.tmpdir(), 'pa-bench-'));
-  const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', path.join(home, 'data'), ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  // BENCH_AGENT_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): node flags for the agent alone, since
+  // node refuses --cpu-prof in NODE_OPTIONS and the bench process must not be profiled with it.
+  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--port', '0', '--data-dir', path.join(home, 'data'), ...args], {
+    stdio: ['ignore', process.env.TMP_AGENT_STDOUT ? 'inherit' : 'ignore', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {

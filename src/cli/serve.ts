@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Agent } from '../agent.js';
 import { DEFAULT_CONFIG, DEFAULT_LIMITS, type AgentConfig, type AgentLimits } from '../config.js';
@@ -164,6 +165,11 @@ export function registerServe(program: Command): void {
 
 /** Runs until SIGINT/SIGTERM: then stops every child gracefully and exits 0; a second SIGINT kills them. */
 async function serve(config: AgentConfig): Promise<void> {
+  // The agent's heap traffic is child output: lines that die young by the million. V8's allocation-site
+  // pretenuring, having seen a few long-lived objects at a site (the lines of quiet processes), starts allocating
+  // everything from it in the old generation, and a burst then costs a full GC every ~40 ms (docs/performance.md).
+  // Set before any agent code runs; the daemon's process is ours to tune (embedders of startAgent keep theirs).
+  setFlagsFromString('--no-allocation-site-pretenuring');
   // Loaded here, not at the top: client commands (ps, logs…) should not pay for koa, dockerode and the rest.
   const { startAgent } = await import('../agent.js');
   let agent: Agent;

@@ -20,6 +20,21 @@ export interface AttachOptions {
 }
 
 /**
+ * A line as the scrollback keeps it. A class, not an object literal: V8 tracks literal allocation sites and,
+ * once the few lines of quiet processes (which outlive many scavenges in their scrollback) made the site look
+ * long-lived, allocated every later line straight in the old generation — a 1M-line burst then ran a full GC
+ * every ~40 ms and captured at 0.6× the speed of a fresh agent (docs/performance.md). `new` has no such site.
+ */
+class CapturedLine implements ConsoleLine {
+  constructor(
+    readonly seq: number,
+    readonly ts: number,
+    readonly stream: StreamName,
+    readonly line: string,
+  ) {}
+}
+
+/**
  * The console of one process: frames the child's bytes into lines, keeps the scrollback ring and fans every
  * line out to all attachers. Sends are batched per event-loop turn so a burst costs few syscalls.
  */
@@ -123,7 +138,7 @@ export class ConsoleHub {
   private add(stream: StreamName, line: string): void {
     this.seq += 1;
     this.linesTotal += 1;
-    const entry: ConsoleLine = { seq: this.seq, ts: Date.now(), stream, line };
+    const entry = new CapturedLine(this.seq, Date.now(), stream, line);
     this.scrollback.push(entry);
     if (this.attachers.size === 0) return;
     this.pending.push(entry);
