@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
-import { access, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AgentError } from '../src/errors.js';
@@ -26,6 +27,7 @@ import {
   makeZip,
   startArchiveServer,
 } from './helpers/archives.js';
+import { download } from '../src/source/download.js';
 import { waitFor } from './helpers/wait.js';
 
 const HELLO = path.join(FIXTURE_APPS, 'hello');
@@ -539,6 +541,28 @@ describe('SourceCache: cache', () => {
     );
     expect(await listTree(streamed.tree)).toEqual(await listTree(zipped.tree));
     expect(await readFile(path.join(streamed.tree, 'app/d3/f150.txt'), 'utf8')).toBe('file 150\n'.repeat(150));
+  });
+
+  it('download with sinkOnly: the sink and the hash get every byte, the file only those before it said so', async () => {
+    const body = Buffer.concat(Array.from({ length: 64 }, (_, i) => Buffer.alloc(16 * 1024, i)));
+    const url = server.serve('/sink-only.bin', { body });
+    const seen: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        seen.push(chunk);
+        done();
+      },
+    });
+    const tmp = path.join(parent, 'tmp');
+    await mkdir(tmp);
+    const got = await download(new URL(url), tmp, DEFAULT_SOURCE_LIMITS, { sink, sinkOnly: () => seen.length > 0 });
+    expect(Buffer.concat(seen).equals(body)).toBe(true);
+    expect(got.sha256).toBe(sha(body));
+    expect(got.bytes).toBe(body.length);
+    const kept = await readFile(got.file);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBeLessThan(body.length);
+    expect(kept.equals(body.subarray(0, kept.length))).toBe(true);
   });
 
   it('sweepTemp removes scratch files a crashed agent left behind', async () => {

@@ -162,7 +162,7 @@ export class SourceCache {
       const streaming = (await this.worthStreaming(url)) ? new StreamingUnpack(this.tmpDir, this.limits, opts.signal) : undefined;
       let downloaded: Downloaded;
       try {
-        downloaded = await download(url, this.tmpDir, this.limits, { ...opts, allow: this.allowSource, sink: streaming?.input });
+        downloaded = await download(url, this.tmpDir, this.limits, { ...opts, allow: this.allowSource, sink: streaming?.input, sinkOnly: () => streaming?.taken === true });
       } catch (err) {
         await streaming?.result.catch(() => undefined);
         throw err;

@@ -25,6 +25,8 @@ export class StreamingUnpack {
   readonly result: Promise<string | null>;
   /** Whether the head named a streamable archive (known once the first bytes arrived, or the input ended). */
   readonly streams: Promise<boolean>;
+  /** True from the moment the head named a streamable archive: the download's file is not needed from then on. */
+  taken = false;
   private decide: (streams: boolean) => void = () => undefined;
 
   constructor(
@@ -48,6 +50,7 @@ export class StreamingUnpack {
       void drain(chunks);
       return null;
     }
+    this.taken = true;
     this.decide(true);
     const dest = await mkdtemp(path.join(this.tmpDir, 'unpack-'));
     try {
