@@ -62,7 +62,8 @@ export async function startBenchAgent(args: string[] = [], home?: string): Promi
   // node refuses --cpu-prof in NODE_OPTIONS and the bench process must not be profiled with it.
   const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--port', '0', '--data-dir', path.join(home, 'data'), ...args], {
-    stdio: ['ignore', process.env.TMP_AGENT_STDOUT ? 'inherit' : 'ignore', 'pipe'],
+    // The agent logs to stderr; its stdout only carries what node flags print (--trace-gc): shown when given.
+    stdio: ['ignore', nodeArgs.length > 0 ? 'inherit' : 'ignore', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
