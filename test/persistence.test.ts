@@ -1,6 +1,8 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { declare, StateStore } from '../src/supervisor/state-store.js';
 import { startAgentProcess, stopAllAgents, type AgentProcess } from './helpers/agent.js';
 import { appArchive } from './helpers/app-archive.js';
 import { startArchiveServer, type ArchiveServer } from './helpers/archives.js';
@@ -88,5 +90,24 @@ describe('state files', () => {
     const second = await startAgentProcess({ home: first.home });
     expect(await listed(second)).toEqual([]);
     await second.stop();
+  });
+});
+
+describe('StateStore', () => {
+  it('makes its directory on the first save and again if it was removed; removing a missing file is fine', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'state-store-'));
+    try {
+      const store = new StateStore(dataDir);
+      const request = { app: 'a', node: 'n', process_type: 'web', source_url: 'http://127.0.0.1:1/a.tgz' };
+      await store.save(declare(request, new Date('2026-01-01T00:00:00Z')));
+      await rm(store.dir, { recursive: true });
+      await store.save(declare({ ...request, node: 'm' }, new Date('2026-01-01T00:00:01Z')));
+      expect((await store.load()).declared.map((d) => d.request.node)).toEqual(['m']);
+      await store.remove('a.m');
+      await store.remove('a.m');
+      expect(await readdir(store.dir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
