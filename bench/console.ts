@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { ConsoleHub } from '../src/console/index.js';
 import { LocalExecutor } from '../src/executors/local/index.js';
 import { serveProcfile } from './archive-server.js';
-import { bareSplit, median, rssMiB, startBenchAgent, timeIt, type Row } from './lib.js';
+import { bareSplit, benchChildSpec, median, rssMiB, startBenchAgent, timeIt, type Row } from './lib.js';
 
 const LINES = 1_000_000;
 /** `seq -f %099.0f` prints 99 digits + newline: 100-byte numbered lines, from C, faster than we can read them. */
@@ -15,16 +15,7 @@ const generator = (n: number) => `seq -f '%099.0f' 1 ${n}`;
 /** Ours: the local executor (with its kill guarantee wrapper) feeding a ConsoleHub, exactly as the agent does. */
 async function agentCapture(executor: LocalExecutor): Promise<number> {
   const hub = new ConsoleHub();
-  const child = await executor.start({
-    slug: 'bench.capture',
-    app: 'bench',
-    processType: 'gen',
-    command: generator(LINES),
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    cwd: process.cwd(),
-    port: null,
-    sourceUrl: '',
-  });
+  const child = await executor.start(benchChildSpec('capture', 'gen', generator(LINES)));
   const pump = (async () => {
     for await (const chunk of child.output) hub.write(chunk.stream, chunk.data);
   })();

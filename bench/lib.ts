@@ -5,6 +5,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ChildSpec } from '../src/executors/types.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -137,4 +138,18 @@ export function printRows(rows: Row[]): void {
       ...(withNotes ? { note: row.note ?? '' } : {}),
     })),
   );
+}
+
+/** What our executors need to run `command` directly, without an agent or an archive (`bench.<node>`). */
+export function benchChildSpec(node: string, processType: string, command: string, cwd = process.cwd()): ChildSpec {
+  return {
+    slug: `bench.${node}`,
+    app: 'bench',
+    processType,
+    command,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    cwd,
+    port: null,
+    sourceUrl: '',
+  };
 }

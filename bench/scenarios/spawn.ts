@@ -6,8 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LocalExecutor } from '../../src/executors/local/index.js';
-import type { ChildSpec } from '../../src/executors/types.js';
-import { median, type Row } from '../lib.js';
+import { benchChildSpec, median, type Row } from '../lib.js';
 import { killPids } from '../peers/proc.js';
 import { appName, eachPeer, idleProgram, interleaved, ms, peerMedian, runs, RUNS, startAndWait, Table, type Ctx } from './common.js';
 import { IDLE } from './ours.js';
@@ -38,18 +37,9 @@ function bareSpawn(): Promise<number> {
  * kill chain (setpriv → unshare → namespace-init sh), no API. Splits our time between the chain and the agent.
  */
 async function executorOnce(executor: LocalExecutor): Promise<number> {
+  const specs = Array.from({ length: N }, (_, i) => benchChildSpec(`n${i}`, 'idle', IDLE, '/'));
   const began = performance.now();
-  const spec = (i: number): ChildSpec => ({
-    slug: `bench.n${i}`,
-    app: 'bench',
-    processType: 'idle',
-    command: IDLE,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    cwd: '/',
-    port: null,
-    sourceUrl: '',
-  });
-  const kids = await Promise.all(Array.from({ length: N }, (_, i) => executor.start(spec(i))));
+  const kids = await Promise.all(specs.map((spec) => executor.start(spec)));
   const took = performance.now() - began;
   executor.killAll();
   await Promise.all(kids.map((kid) => kid.exited));
